@@ -1,0 +1,54 @@
+# The two commands of the README: `make demo` and `make test`. Both build their own virtualenv
+# from nothing but python3 and make, so they work the same on a fresh machine and in CI.
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+AIRFLOW_VERSION ?= 3.3.2
+# The oldest Airflow the package claims (pyproject: apache-airflow>=3.2.0); `make test` runs the suite on it too.
+OLDEST_AIRFLOW_VERSION ?= 3.2.0
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-airflow-$(AIRFLOW_VERSION)
+PIP_QUIET := 2>&1 | { grep -v -e "is ignored: it is neither" -e "^$$" || true; }
+
+.PHONY: help install lint typecheck pytest test test-oldest demo bench clean
+
+help:
+	@echo "make demo         generate images with the example DAG (offline emulator unless AZERION_API_KEY is set)"
+	@echo "make test         lint, type-check and run the test suite on Airflow $(AIRFLOW_VERSION) and $(OLDEST_AIRFLOW_VERSION)"
+	@echo "make bench        run the benchmarks and print their ratios"
+
+$(STAMP): pyproject.toml
+	rm -f $(VENV)/.installed-airflow-*
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet "apache-airflow==$(AIRFLOW_VERSION)" -e ".[dev]" $(PIP_QUIET)
+	touch $@
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test: lint typecheck pytest test-oldest
+
+test-oldest:
+	$(MAKE) pytest VENV=.venv-airflow-$(OLDEST_AIRFLOW_VERSION) AIRFLOW_VERSION=$(OLDEST_AIRFLOW_VERSION) \
+		PYTEST_ARGS="$(OLDEST_PYTEST_ARGS)"
+
+demo: $(STAMP)
+	$(BIN)/python scripts/demo.py
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf .venv .venv-airflow-* .demo .bench .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,10 @@
+"""Facts about the Azerion Intelligence API, defined once for the whole package."""
+
+from __future__ import annotations
+
+DEFAULT_BASE_URL = "https://api.azerion.ai/v1"
+DEFAULT_CONN_ID = "azerion_default"
+API_KEY_ENV_VAR = "AZERION_API_KEY"
+MAX_PROMPT_LENGTH = 4000
+DEFAULT_MODEL = "stable-image-core-1.1"
+RESPONSE_FORMATS = ("b64_json", "url")

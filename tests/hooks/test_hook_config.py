@@ -1,0 +1,102 @@
+"""How AzerionHook finds its base URL, key and settings."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from airflow_provider_azerion.exceptions import AzerionConfigurationError, AzerionValidationError
+from airflow_provider_azerion.hooks.azerion import DEFAULT_SETTINGS, AzerionHook, build_base_url
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "expected"),
+    [
+        (None, None, "https://api.azerion.ai/v1"),
+        ("", None, "https://api.azerion.ai/v1"),
+        ("api.azerion.ai", None, "https://api.azerion.ai/v1"),
+        ("https://api.azerion.ai", None, "https://api.azerion.ai/v1"),
+        ("https://api.azerion.ai/v1/", None, "https://api.azerion.ai/v1"),
+        ("https://gateway.example.com/azerion/v1", None, "https://gateway.example.com/azerion/v1"),
+        ("http://127.0.0.1:8080", None, "http://127.0.0.1:8080/v1"),
+        ("127.0.0.1", 8080, "http://127.0.0.1:8080/v1"),
+        ("localhost:9000/v1", None, "http://localhost:9000/v1"),
+    ],
+)
+def test_base_url_from_connection_host(host, port, expected):
+    assert build_base_url(host, port) == expected
+
+
+@pytest.mark.parametrize("host", ["ftp://api.azerion.ai", "https://"])
+def test_base_url_rejects_what_is_not_an_http_url(host):
+    with pytest.raises(AzerionConfigurationError, match="not an http"):
+        build_base_url(host, None, "my_conn")
+
+
+def _set_conn(monkeypatch, conn_id, **fields):
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps({"conn_type": "azerion", **fields}))
+
+
+def test_settings_resolve_overrides_then_extras_then_defaults(monkeypatch):
+    _set_conn(monkeypatch, "az_cfg", password="k-12345", extra={"read_timeout": 42, "max_attempts": "3"})
+    hook = AzerionHook("az_cfg", max_attempts=7)
+    assert hook.settings["max_attempts"] == 7  # override beats extra
+    assert hook.settings["read_timeout"] == 42.0  # extra beats default
+    assert hook.settings["connect_timeout"] == DEFAULT_SETTINGS["connect_timeout"]
+
+
+def test_prefixed_extras_from_older_connection_forms_are_read(monkeypatch):
+    _set_conn(monkeypatch, "az_old", password="k-12345", extra={"extra__azerion__retry_on_timeout": "true"})
+    assert AzerionHook("az_old").settings["retry_on_timeout"] is True
+
+
+def test_invalid_setting_names_the_setting_and_connection(monkeypatch):
+    _set_conn(monkeypatch, "az_bad", password="k-12345", extra={"read_timeout": "soon"})
+    with pytest.raises(AzerionConfigurationError, match=r"read_timeout='soon' of connection 'az_bad'"):
+        AzerionHook("az_bad").settings  # noqa: B018
+
+
+def test_unknown_constructor_setting_is_rejected():
+    with pytest.raises(AzerionValidationError, match="unknown setting"):
+        AzerionHook(read_timeuot=5)
+
+
+def test_key_falls_back_to_env_when_connection_has_no_password(monkeypatch):
+    _set_conn(monkeypatch, "az_nopw", host="https://api.azerion.ai/v1")
+    monkeypatch.setenv("AZERION_API_KEY", "env-key-123456")
+    assert AzerionHook("az_nopw")._config[1] == "env-key-123456"
+
+
+def test_missing_connection_uses_env_key_and_public_url(monkeypatch):
+    monkeypatch.setenv("AZERION_API_KEY", "env-key-123456")
+    hook = AzerionHook("az_does_not_exist")
+    assert hook.base_url == "https://api.azerion.ai/v1"
+
+
+def test_no_key_anywhere_names_connection_and_env_var(monkeypatch):
+    monkeypatch.delenv("AZERION_API_KEY", raising=False)
+    with pytest.raises(AzerionConfigurationError) as err:
+        AzerionHook("az_missing").base_url  # noqa: B018
+    assert "'az_missing'" in str(err.value)
+    assert "AZERION_API_KEY" in str(err.value)
+
+
+def test_connection_uri_with_encoded_url_host(monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_AZ_URI", "azerion://:k-uri-12345@http%3A%2F%2F127.0.0.1%3A8080%2Fv1")
+    assert AzerionHook("az_uri").base_url == "http://127.0.0.1:8080/v1"
+
+
+def test_repr_names_the_connection_not_the_key(monkeypatch):
+    _set_conn(monkeypatch, "az_repr", password="sk-do-not-show-me")
+    hook = AzerionHook("az_repr")
+    hook.session  # noqa: B018 - build the session so its auth object exists
+    assert "sk-do-not-show-me" not in repr(hook)
+    assert "sk-do-not-show-me" not in repr(hook.session.auth)
+
+
+def test_user_agent_names_the_provider_version(monkeypatch):
+    from airflow_provider_azerion import __version__
+
+    _set_conn(monkeypatch, "az_ua", password="k-12345")
+    assert AzerionHook("az_ua").session.headers["User-Agent"] == f"airflow-provider-azerion/{__version__}"
