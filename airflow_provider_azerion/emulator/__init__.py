@@ -1,0 +1,15 @@
+"""A local emulator of the Azerion Intelligence image API, for tests, demos and benchmarks.
+
+Start one with :class:`EmulatorServer` (or the ``azerion-emulator`` command, or the
+``azerion_emulator`` pytest fixture) and point a client at its ``base_url``. Nothing here is
+imported by the provider's hooks or operators, and importing this package loads neither the web
+server nor Pillow: they are imported when a server starts.
+"""
+
+from __future__ import annotations
+
+from airflow_provider_azerion.emulator.faults import FaultPlan
+from airflow_provider_azerion.emulator.server import EmulatorServer
+from airflow_provider_azerion.emulator.state import RequestRecord
+
+__all__ = ["EmulatorServer", "FaultPlan", "RequestRecord"]
