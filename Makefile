@@ -20,10 +20,10 @@ help:
 	@echo "make test         lint, type-check and run the test suite on Airflow $(AIRFLOW_VERSION) and $(OLDEST_AIRFLOW_VERSION)"
 	@echo "make bench        run the benchmarks and print their ratios"
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints/airflow-$(AIRFLOW_VERSION).txt
 	rm -f $(VENV)/.installed-airflow-*
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet "apache-airflow==$(AIRFLOW_VERSION)" -e ".[dev]" $(PIP_QUIET)
+	$(BIN)/python -m pip install --quiet -c constraints/airflow-$(AIRFLOW_VERSION).txt "apache-airflow==$(AIRFLOW_VERSION)" -e ".[dev]" $(PIP_QUIET)
 	touch $@
 
 install: $(STAMP)
