@@ -1,0 +1,180 @@
+"""How ImageGenerationOperator fails: bad answers from the API and bad arguments.
+
+These call ``execute()`` directly: a failing task under ``dag.test()`` only shows its error in
+the log, while here the exception itself (type and message) is checked. The runs that matter
+for Airflow (retries, resume, mapped tasks) are in ``test_image_generation.py``.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+from airflow_provider_azerion.exceptions import (
+    AzerionBadRequestError,
+    AzerionResponseError,
+    AzerionValidationError,
+)
+from airflow_provider_azerion.operators.image_generation import ImageGenerationOperator
+from tests.operators.helpers import SMALL, execute, generated_prompts, leftovers, task_folder
+
+PROMPTS = ["a red fox", "a blue whale with a very long and winding description " * 3, "a green owl"]
+
+
+def operator(output_dir, **kwargs) -> ImageGenerationOperator:
+    kwargs.setdefault("prompt", PROMPTS)
+    kwargs.setdefault("extra_params", dict(SMALL))
+    kwargs.setdefault("max_active_requests", 1)
+    return ImageGenerationOperator(task_id="generate", output_path=output_dir.as_uri(), **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        ("invalid_base64", "b64_json is not valid base64"),
+        ("not_image", "are not a PNG, JPEG, WebP or GIF image"),
+        ("empty_data", "returned no images"),
+    ],
+)
+def test_a_bad_image_fails_naming_its_prompt_and_stores_nothing_for_it(emulator, output_dir, fault, message):
+    emulator.faults.script(["ok", fault])
+
+    with pytest.raises(AzerionResponseError, match=message) as caught:
+        execute(operator(output_dir))
+
+    assert str(caught.value).startswith("prompt 1 ('a blue whale with a very long and winding")
+    assert "…" in str(caught.value)  # the prompt is shortened
+    folder = task_folder(output_dir, "direct", "manual__2024-05-01T06:30:00+00:00")
+    assert sorted(p.name for p in folder.iterdir()) == ["0000-0.jpg", "0000-0.json"]
+    assert generated_prompts(emulator) == PROMPTS[:2], "no prompt starts after a failure"
+    assert leftovers(output_dir) == []
+
+
+def test_an_error_that_must_not_be_retried_keeps_its_type(emulator, output_dir):
+    with pytest.raises(AzerionBadRequestError, match=r"^prompt 0 \('a red fox'\): Azerion API 400") as caught:
+        execute(operator(output_dir, extra_params={"size": "8x8"}))
+
+    assert isinstance(caught.value, AirflowFailException)
+
+
+def test_the_first_failure_by_prompt_index_is_raised(emulator, output_dir):
+    prompts = [f"prompt {i}" for i in range(4)]
+    emulator.faults.script(["not_image", "ok", "not_image", "ok"])  # two of four concurrent requests fail
+
+    with pytest.raises(AzerionResponseError) as caught:
+        execute(operator(output_dir, prompt=prompts, max_active_requests=4))
+
+    failed = sorted(prompts.index(r.prompt) for r in emulator.requests_to("/generations") if r.fault)
+    assert len(failed) == 2
+    assert str(caught.value).startswith(f"prompt {failed[0]} ")
+
+
+def test_a_storage_error_names_the_prompt_and_leaves_no_temporary_file(emulator, output_dir):
+    folder = task_folder(output_dir, "direct", "manual__2024-05-01T06:30:00+00:00")
+    (folder / "0000-0.jpg").mkdir(parents=True)  # the image cannot be renamed onto a folder
+
+    with pytest.raises(AirflowException, match=r"^prompt 0 \('a red fox'\): IsADirectoryError"):
+        execute(operator(output_dir, prompt="a red fox"))
+
+    assert leftovers(output_dir) == []
+
+
+def test_an_unusable_output_folder_fails_before_any_request(emulator, output_dir):
+    (output_dir / "blocked").write_text("a file where a folder should be")
+
+    with pytest.raises(NotADirectoryError):
+        execute(operator(output_dir / "blocked" / "sub", prompt="a red fox"))
+
+    assert emulator.requests == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"prompt": []}, "prompt is an empty list"),
+        ({"prompt": 42}, "prompt must be a str or a list of str, got int"),
+        ({"prompt": ["fine", 7]}, "prompt 1: prompt must be a str, got int"),
+        ({"prompt": ["fine", "   "]}, "prompt 1: prompt is empty"),
+        ({"prompt": "x" * 4001}, "prompt 0: prompt is 4001 characters; the Azerion API accepts at most 4000"),
+        ({"model": ""}, "model must be a non-empty str"),
+        ({"n": 11}, "n must be an int from 1 to 10, got 11"),
+        ({"n": 2, "extra_params": {"n": 3}}, "n is set both as an argument and in extra_params"),
+        ({"extra_params": "size=64x64"}, "extra_params must be a dict of API parameters, got str"),
+        ({"extra_params": {"prompt": "x"}}, "extra_params must not set 'prompt'"),
+        ({"extra_params": {"model": "x"}}, "extra_params must not set 'model'"),
+        ({"response_format": "png"}, "response_format must be one of"),
+        ({"output_path": ""}, "output_path must be a non-empty URL"),
+        ({"output_path": None}, "output_path must be a non-empty URL"),
+        ({"output_path": "relative/images"}, "is relative"),
+        ({"output_path": "file://relative/images"}, "three slashes"),
+        ({"output_path": "nosuchproto://bucket/images"}, "unsupported protocol"),
+        (
+            {"output_path": "memory://bucket/images"},
+            "no Airflow filesystem is registered for protocol 'memory'",
+        ),
+    ],
+)
+def test_bad_arguments_fail_before_any_request(emulator, output_dir, kwargs, message):
+    kwargs.setdefault("output_path", output_dir.as_uri())
+    op = ImageGenerationOperator(task_id="generate", **{"prompt": "a fox", **kwargs})
+
+    with pytest.raises(AzerionValidationError, match=re.escape(message)):
+        execute(op)
+
+    assert emulator.requests == []
+
+
+@pytest.mark.parametrize("value", [0, -1, True, "4"])
+def test_max_active_requests_below_one_is_refused(emulator, output_dir, value):
+    if isinstance(value, int):  # checked when the DAG is parsed
+        with pytest.raises(AzerionValidationError, match="max_active_requests must be an int >= 1"):
+            operator(output_dir, max_active_requests=value)
+        return
+    op = operator(output_dir, max_active_requests=value)  # e.g. templated: checked when it runs
+    with pytest.raises(AzerionValidationError, match="max_active_requests must be an int >= 1"):
+        execute(op)
+    assert emulator.requests == []
+
+
+def test_an_absolute_local_path_without_scheme_is_accepted(emulator, output_dir):
+    op = ImageGenerationOperator(
+        task_id="generate", prompt="a fox", output_path=str(output_dir), extra_params=dict(SMALL)
+    )
+
+    result = execute(op)
+
+    assert result[0]["uri"].startswith(f"file://{output_dir}/direct/")
+
+
+def test_leftover_temporary_files_are_removed(emulator, output_dir):
+    folder = task_folder(output_dir, "direct", "manual__2024-05-01T06:30:00+00:00")
+    folder.mkdir(parents=True)
+    (folder / ".0000-0.jpg.0123abcd.partial").write_bytes(b"half an image")
+
+    execute(operator(output_dir, prompt="a fox"))
+
+    assert leftovers(output_dir) == []
+    assert (folder / "0000-0.jpg").exists()
+
+
+def test_an_incomplete_prompt_is_generated_again(emulator, output_dir):
+    execute(operator(output_dir, prompt=["one", "two"]))
+    folder = task_folder(output_dir, "direct", "manual__2024-05-01T06:30:00+00:00")
+    (folder / "0001-0.jpg").write_bytes(b"truncated")  # size no longer matches its sidecar
+    emulator.reset()
+
+    result = execute(operator(output_dir, prompt=["one", "two"]))
+
+    assert generated_prompts(emulator) == ["two"]
+    assert (folder / "0001-0.jpg").stat().st_size == result[1]["bytes"]
+
+
+def test_changed_parameters_are_generated_again(emulator, output_dir):
+    execute(operator(output_dir, prompt="one"))
+    emulator.reset()
+
+    execute(operator(output_dir, prompt="one", extra_params={"size": "32x32"}))
+
+    assert generated_prompts(emulator) == ["one"]
