@@ -312,14 +312,40 @@ class AzerionHook(BaseHook):
     def download_image(self, url: str) -> bytes:
         """Download a result image (``response_format="url"``) with the hook's retry rules.
 
-        The API key is only sent when the URL is on the API's own host.
+        Failures before the body arrives are retried by the session like any call. A body that
+        breaks off midway is fetched again too (up to ``max_attempts`` in all): a GET of a result
+        costs nothing. The API key is only sent when the URL is on the API's own host.
 
         :param url: the ``url`` of a :class:`~airflow_provider_azerion.models.GeneratedImage`.
         :return: the image bytes, at most ``max_download_bytes`` of them.
         """
+        import tenacity
+
         if urlsplit(url).scheme not in ("http", "https"):
             raise AzerionValidationError("Image URL must be http(s); got a URL with another scheme")
-        limit = self._config[2]["max_download_bytes"]
+        settings = self._config[2]
+        log = self.log
+
+        def before_sleep(state: tenacity.RetryCallState) -> None:
+            log.info(
+                "Azerion download of %s broke off; retry %d in %.2f s",
+                _strip_query(url),
+                state.attempt_number,
+                state.next_action.sleep if state.next_action else 0.0,
+            )
+
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(settings["max_attempts"]),
+            wait=tenacity.wait_random_exponential(
+                multiplier=settings["backoff_factor"], max=settings["max_retry_wait"]
+            ),
+            retry=tenacity.retry_if_exception_type(_BrokenDownload),
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        return retrying(self._download_once, url, settings["max_download_bytes"])
+
+    def _download_once(self, url: str, limit: int) -> bytes:
         response = self._request("GET", url, stream=True, headers={"Accept": "image/*"})
         with response:
             declared = response.headers.get("Content-Length")
@@ -339,7 +365,7 @@ class AzerionHook(BaseHook):
             except AzerionError:
                 raise
             except Exception as err:
-                raise AzerionConnectionError(
+                raise _BrokenDownload(
                     f"Download of {_strip_query(url)} broke off after {size} bytes ({type(err).__name__}). "
                     "The task's retries may succeed.",
                     request_sent=True,
@@ -514,6 +540,10 @@ def _mask(secret: str) -> None:
     except ImportError:  # pragma: no cover - older SDK layout
         from airflow.sdk.execution_time.secrets_masker import mask_secret  # type: ignore[no-redef]
     mask_secret(secret)
+
+
+class _BrokenDownload(AzerionConnectionError):
+    """A download whose body broke off midway; safe to fetch again (a GET bills nothing)."""
 
 
 class _BearerAuth:

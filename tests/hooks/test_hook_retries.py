@@ -195,3 +195,25 @@ def test_the_key_never_reaches_logs_or_exception_texts(emulator, make_hook, log_
 def test_parse_retry_after_reads_ms_seconds_and_http_dates(headers, expected):
     now = 1445412480.0  # 2015-10-21 07:28:00 GMT
     assert parse_retry_after(headers, now=now) == expected
+
+
+def _url_result(hook):
+    return hook.generate_images("a boat", model="bytedance-seedream-4", size="64x64", response_format="url")
+
+
+def test_download_whose_body_breaks_off_is_fetched_again(emulator, make_hook):
+    hook = make_hook()
+    url = _url_result(hook).images[0].url
+    emulator.faults.script(["truncated", "503"], endpoint="files")
+    data = hook.download_image(url)
+    assert data[:3] == b"\xff\xd8\xff"
+    assert len(emulator.requests_to(url.rsplit("/", 1)[1])) == 3
+
+
+def test_download_that_keeps_breaking_off_fails_after_max_attempts(emulator, make_hook):
+    hook = make_hook(max_attempts=2)
+    url = _url_result(hook).images[0].url
+    emulator.faults.script(["truncated"] * 5, endpoint="files")
+    with pytest.raises(AzerionConnectionError, match="broke off after"):
+        hook.download_image(url)
+    assert len(emulator.requests_to(url.rsplit("/", 1)[1])) == 2
