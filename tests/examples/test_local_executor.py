@@ -1,0 +1,228 @@
+"""``azerion_mapped_prompts`` through a real executor: LocalExecutor worker processes.
+
+``dag.test()`` runs tasks inside the test process; a deployment runs each task in a worker that
+talks to the API server's Execution API. This test builds that deployment in miniature, with its
+own ``AIRFLOW_HOME`` and SQLite DB, all on loopback:
+
+1. ``airflow db migrate``;
+2. ``airflow api-server --apps execution`` on a free port (workers report task state, XComs and
+   read connections through it);
+3. ``airflow dags test azerion_mapped_prompts --use-executor`` with ``[core] executor =
+   LocalExecutor`` and ``[core] execution_api_server_url`` pointing at that server. The command
+   queues every task on the executor, whose forked workers each supervise a task process.
+
+Airflow 3 accepts LocalExecutor with SQLite (Airflow 2 refused it and only allowed the
+SequentialExecutor, which Airflow 3 removed). Proof that tasks ran in separate processes: the
+``pid`` each task instance recorded in the DB (the worker-side task process), distinct per mapped
+task instance and from the ``airflow dags test`` process. The emulator runs in this test process,
+so every image request crossed a process boundary over HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from contextlib import suppress
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.examples.conftest import EXAMPLE_DAGS, SECRET_KEY, connection_json
+
+DAG_ID = "azerion_mapped_prompts"
+SUBJECTS = ["a red fox", "a blue whale", "a green owl"]
+MIGRATE_TIMEOUT = 180
+API_START_TIMEOUT = 120
+RUN_TIMEOUT = 240
+
+pytestmark = pytest.mark.azerion_emulator(max_side=64)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def airflow_env(home: Path, api_port: int, emulator_url: str, output_base: Path) -> dict[str, str]:
+    """A deployment's environment: nothing inherited from the test harness's own Airflow set-up."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            # dag.test(use_executor=True) sends workloads for the "dags-folder" bundle.
+            "AIRFLOW__CORE__DAGS_FOLDER": str(EXAMPLE_DAGS),
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            # LocalExecutor forks all its workers up front: keep the count small on CI machines.
+            "AIRFLOW__CORE__PARALLELISM": "4",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
+            # The API server signs the workers' tokens; both sides must share the secret.
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
+            "AIRFLOW_CONN_AZERION_DEFAULT": connection_json(emulator_url),
+            "AIRFLOW_VAR_AZERION_OUTPUT_BASE": output_base.as_uri(),
+        }
+    )
+    env.pop("AZERION_API_KEY", None)
+    return env
+
+
+def stop(process: subprocess.Popen | None) -> None:
+    """Stop a process started in its own session, with everything it forked."""
+    if process is None or process.poll() is not None:
+        return
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+def wait_until_healthy(api: subprocess.Popen, url: str, log: Path) -> None:
+    deadline = time.monotonic() + API_START_TIMEOUT
+    while time.monotonic() < deadline:
+        if api.poll() is not None:
+            pytest.fail(f"airflow api-server exited with {api.returncode}:\n{log.read_text()[-3000:]}")
+        with suppress(requests.RequestException):
+            if requests.get(url, timeout=2).status_code == 200:
+                return
+        time.sleep(0.5)
+    pytest.fail(f"airflow api-server not healthy within {API_START_TIMEOUT} s:\n{log.read_text()[-3000:]}")
+
+
+def dag_run_state(db: Path) -> str | None:
+    """The state of the DAG's run in the SQLite metadata DB, or None before it exists."""
+    try:
+        with sqlite3.connect(db, timeout=5) as conn:
+            row = conn.execute("SELECT state FROM dag_run WHERE dag_id = ?", (DAG_ID,)).fetchone()
+    except sqlite3.Error:
+        return None
+    return row[0] if row else None
+
+
+def wait_for_run(
+    run: subprocess.Popen, db: Path, log: Path, exit_grace: float = 30.0
+) -> tuple[str | None, bool]:
+    """Wait, bounded, until ``airflow dags test`` exits or its DAG run is over.
+
+    :return: the DAG run's state, and whether the process had to be stopped.
+
+    The DB is the witness: once the run is finished the process gets ``exit_grace`` seconds to
+    exit, after which it is stopped rather than failing the test on a shutdown that hangs.
+    """
+    deadline = time.monotonic() + RUN_TIMEOUT
+    finished_at = None
+    while run.poll() is None:
+        state = dag_run_state(db)
+        if state in ("success", "failed") and finished_at is None:
+            finished_at = time.monotonic()
+        if finished_at is not None and time.monotonic() - finished_at > exit_grace:
+            stop(run)
+            return dag_run_state(db), True
+        if time.monotonic() > deadline:
+            pytest.fail(f"airflow dags test took over {RUN_TIMEOUT} s:\n{log.read_text()[-3000:]}")
+        time.sleep(0.5)
+    return dag_run_state(db), False
+
+
+def task_instances(db: Path) -> list[dict]:
+    with sqlite3.connect(db) as conn:
+        conn.row_factory = sqlite3.Row
+        rows = conn.execute(
+            "SELECT task_id, map_index, state, pid, hostname, try_number FROM task_instance "
+            "WHERE dag_id = ? ORDER BY task_id, map_index",
+            (DAG_ID,),
+        )
+        return [dict(row) for row in rows]
+
+
+# The steps' own deadlines fire first, with the logs attached; the suite's 300 s would cut them short.
+@pytest.mark.timeout(MIGRATE_TIMEOUT + API_START_TIMEOUT + RUN_TIMEOUT + 60)
+def test_mapped_prompts_run_in_local_executor_worker_processes(emulator, tmp_path):
+    home, output_base = tmp_path / "airflow", tmp_path / "images"
+    home.mkdir()
+    output_base.mkdir()
+    api_port = free_port()
+    env = airflow_env(home, api_port, emulator.base_url, output_base)
+    airflow = [sys.executable, "-m", "airflow"]
+    api = run = None
+    try:
+        migrate = subprocess.run(
+            [*airflow, "db", "migrate"], env=env, capture_output=True, text=True, timeout=MIGRATE_TIMEOUT
+        )
+        assert migrate.returncode == 0, migrate.stdout[-2000:] + migrate.stderr[-2000:]
+        api_log = tmp_path / "api-server.log"
+        with api_log.open("wb") as out:
+            api = subprocess.Popen(
+                [
+                    *(*airflow, "api-server", "--host", "127.0.0.1", "--port", str(api_port)),
+                    *("--apps", "execution", "--workers", "1"),
+                ],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # so stop() reaches uvicorn's own children too
+            )
+        wait_until_healthy(api, f"http://127.0.0.1:{api_port}/execution/health", api_log)
+
+        run_log = tmp_path / "dags-test.log"
+        with run_log.open("wb") as out:
+            run = subprocess.Popen(
+                [
+                    *airflow,
+                    "dags",
+                    "test",
+                    DAG_ID,
+                    "--use-executor",
+                    "--conf",
+                    json.dumps({"subjects": SUBJECTS}),
+                ],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # the executor's workers are in its session
+            )
+        finished, stopped = wait_for_run(run, home / "airflow.db", run_log)
+        log = run_log.read_text()
+        assert finished == "success", log[-3000:]
+        # A clean exit is expected. A process still shutting its executor down 30 s after the run
+        # finished (seen once: a hang after "Shutting down LocalExecutor") is stopped instead: the
+        # DB below, not the exit code, is what proves the tasks ran.
+        assert stopped or run.returncode == 0, log[-3000:]
+    finally:
+        stop(run)
+        stop(api)
+
+    assert "LocalExecutor" in log
+    tis = task_instances(home / "airflow.db")
+    assert [(ti["task_id"], ti["map_index"], ti["state"]) for ti in tis] == [
+        ("build_prompts", -1, "success"),
+        *[("generate", i, "success") for i in range(len(SUBJECTS))],
+        ("write_manifest", -1, "success"),
+    ]
+    pids = [ti["pid"] for ti in tis]
+    assert all(isinstance(pid, int) and pid > 0 for pid in pids), tis
+    assert len(set(pids)) == len(tis), f"each task instance ran in its own process: {tis}"
+    assert not {run.pid, api.pid, os.getpid()} & set(pids), "no task ran in the launching processes"
+
+    (run_folder,) = (output_base / DAG_ID).iterdir()
+    manifest = [json.loads(line) for line in (run_folder / "manifest.jsonl").read_text().splitlines()]
+    assert [entry["prompt"] for entry in manifest] == [f"a watercolour illustration of {s}" for s in SUBJECTS]
+    for map_index in range(len(SUBJECTS)):
+        image = run_folder / f"generate-{map_index}" / "0000-0.jpg"
+        assert image.read_bytes().startswith(b"\xff\xd8\xff")
+        assert manifest[map_index]["uri"] == image.as_uri()
+    assert len(emulator.requests_to("/images/generations")) == len(SUBJECTS)
+    assert SECRET_KEY not in log
