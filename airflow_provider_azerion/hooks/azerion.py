@@ -259,12 +259,42 @@ class AzerionHook(BaseHook):
         return text.replace(key, "***") if key else text
 
     def _json(self, response: requests.Response, what: str) -> Any:
+        """Read and parse the JSON body of a successful response sent with ``stream=True``.
+
+        Generation bodies carry whole images in base64 (tens of MiB), so the body is held at most
+        twice at any moment: ``response.json()`` would hold it three times (the bytes ``content``
+        joined from 10 KiB chunks, its decoded text, and the parsed strings) and keep the bytes
+        alive on the response afterwards.
+        """
+        with response:
+            try:
+                # One read into one buffer: requests' ``content`` keeps a list of chunks and joins them.
+                raw = response.raw.read(decode_content=True)
+            except Exception as err:  # urllib3's ProtocolError, ReadTimeoutError, DecodeError...
+                # urllib3 puts the readable part first: "Connection broken: IncompleteRead(...)".
+                detail = err.args[0] if err.args and isinstance(err.args[0], str) else str(err)
+                advice = "The task's retries may succeed."
+                if response.request.method == "POST":
+                    advice = f"The server may have generated and billed it already. {advice}"
+                raise AzerionConnectionError(
+                    f"Azerion API {what}: the response broke off after its headers "
+                    f"({type(err).__name__}: {detail[:200]}). {advice}",
+                    request_sent=True,
+                ) from None
+        size = len(raw)
+        # Decoded the way requests' response.json() does; the bytes are dropped before parsing.
+        encoding = response.encoding or json.detect_encoding(raw)
         try:
-            return response.json()
+            text = str(raw, encoding, errors="replace")
+        except LookupError:  # a charset Python does not know: JSON is UTF-8 anyway
+            text = str(raw, "utf-8", errors="replace")
+        del raw
+        try:
+            return json.loads(text)
         except ValueError:
             raise AzerionResponseError(
                 f"Azerion API answered {what} with HTTP {response.status_code} but a body that is not "
-                f"valid JSON ({len(response.content)} bytes, possibly truncated) "
+                f"valid JSON ({size} bytes, possibly truncated) "
                 f"[request id {_request_id(response) or 'unknown'}]. The task's retries may succeed."
             ) from None
 
@@ -275,7 +305,7 @@ class AzerionHook(BaseHook):
 
         :return: the ``data`` entries, each with at least ``id``.
         """
-        body = self._json(self._request("GET", "models"), "GET /models")
+        body = self._json(self._request("GET", "models", stream=True), "GET /models")
         data = body.get("data") if isinstance(body, dict) else None
         if not isinstance(data, list):
             raise AzerionResponseError("Azerion API GET /models returned no 'data' list")
@@ -306,7 +336,7 @@ class AzerionHook(BaseHook):
         if style is not None:
             body["style"] = style
         body.update({k: v for k, v in params.items() if v is not None})
-        response = self._request("POST", "images/generations", json=body)
+        response = self._request("POST", "images/generations", json=body, stream=True)
         return _parse_generation(self._json(response, "POST /images/generations"), _request_id(response))
 
     def download_image(self, url: str) -> bytes:

@@ -285,7 +285,6 @@ class ImageGenerationOperator(BaseOperator):
     @staticmethod
     def _image_bytes(hook: AzerionHook, image_index: int, image: GeneratedImage) -> tuple[bytes, ImageFormat]:
         """The decoded or downloaded bytes of one image and their real format."""
-        import base64
         import binascii
 
         from airflow_provider_azerion.exceptions import AzerionResponseError
@@ -293,7 +292,7 @@ class ImageGenerationOperator(BaseOperator):
 
         if image.b64_json is not None:
             try:
-                data = base64.b64decode(image.b64_json, validate=True)
+                data = _decode_base64(image.b64_json)
             except (binascii.Error, ValueError):
                 raise AzerionResponseError(
                     f"image {image_index}: b64_json is not valid base64 ({len(image.b64_json)} characters)"
@@ -390,6 +389,28 @@ class ImageGenerationOperator(BaseOperator):
             except AzerionValidationError as err:
                 raise AzerionValidationError(f"prompt {index}: {err}") from None
         return prompts
+
+
+def _decode_base64(text: str) -> bytes:
+    """``base64.b64decode(text, validate=True)``, without first copying ``text`` to bytes.
+
+    ``b64decode`` encodes a str to ASCII bytes before decoding: for a 16 MiB image that is a
+    22 MiB copy at the moment memory peaks. ``binascii`` reads an ASCII str in place.
+
+    :raises binascii.Error: on characters outside the base64 alphabet or bad padding.
+    :raises ValueError: on non-ASCII characters.
+    """
+    import binascii
+    import sys
+
+    if sys.version_info >= (3, 11):
+        return binascii.a2b_base64(text, strict_mode=True)  # what b64decode(validate=True) runs
+    import re
+
+    # Python 3.10's b64decode(validate=True): this check, then a lenient decode.
+    if not re.fullmatch(r"[A-Za-z0-9+/]*={0,2}", text):
+        raise binascii.Error("Non-base64 digit found")
+    return binascii.a2b_base64(text)
 
 
 def _check_max_active_requests(value: Any) -> None:

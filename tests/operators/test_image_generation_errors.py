@@ -1,13 +1,12 @@
-"""How ImageGenerationOperator fails: bad answers from the API and bad arguments.
+"""How ImageGenerationOperator fails on bad answers from the API, and how it cleans up.
 
 These call ``execute()`` directly: a failing task under ``dag.test()`` only shows its error in
 the log, while here the exception itself (type and message) is checked. The runs that matter
-for Airflow (retries, resume, mapped tasks) are in ``test_image_generation.py``.
+for Airflow (retries, resume, mapped tasks) are in ``test_image_generation.py``; every bad
+argument, with the exact error it gets, is in ``tests/reliability/test_bad_input.py``.
 """
 
 from __future__ import annotations
-
-import re
 
 import pytest
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
@@ -15,7 +14,6 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from airflow_provider_azerion.exceptions import (
     AzerionBadRequestError,
     AzerionResponseError,
-    AzerionValidationError,
 )
 from airflow_provider_azerion.operators.image_generation import ImageGenerationOperator
 from tests.operators.helpers import SMALL, execute, generated_prompts, leftovers, task_folder
@@ -79,63 +77,6 @@ def test_a_storage_error_names_the_prompt_and_leaves_no_temporary_file(emulator,
         execute(operator(output_dir, prompt="a red fox"))
 
     assert leftovers(output_dir) == []
-
-
-def test_an_unusable_output_folder_fails_before_any_request(emulator, output_dir):
-    (output_dir / "blocked").write_text("a file where a folder should be")
-
-    with pytest.raises(NotADirectoryError):
-        execute(operator(output_dir / "blocked" / "sub", prompt="a red fox"))
-
-    assert emulator.requests == []
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "message"),
-    [
-        ({"prompt": []}, "prompt is an empty list"),
-        ({"prompt": 42}, "prompt must be a str or a list of str, got int"),
-        ({"prompt": ["fine", 7]}, "prompt 1: prompt must be a str, got int"),
-        ({"prompt": ["fine", "   "]}, "prompt 1: prompt is empty"),
-        ({"prompt": "x" * 4001}, "prompt 0: prompt is 4001 characters; the Azerion API accepts at most 4000"),
-        ({"model": ""}, "model must be a non-empty str"),
-        ({"n": 11}, "n must be an int from 1 to 10, got 11"),
-        ({"n": 2, "extra_params": {"n": 3}}, "n is set both as an argument and in extra_params"),
-        ({"extra_params": "size=64x64"}, "extra_params must be a dict of API parameters, got str"),
-        ({"extra_params": {"prompt": "x"}}, "extra_params must not set 'prompt'"),
-        ({"extra_params": {"model": "x"}}, "extra_params must not set 'model'"),
-        ({"response_format": "png"}, "response_format must be one of"),
-        ({"output_path": ""}, "output_path must be a non-empty URL"),
-        ({"output_path": None}, "output_path must be a non-empty URL"),
-        ({"output_path": "relative/images"}, "is relative"),
-        ({"output_path": "file://relative/images"}, "three slashes"),
-        ({"output_path": "nosuchproto://bucket/images"}, "unsupported protocol"),
-        (
-            {"output_path": "memory://bucket/images"},
-            "no Airflow filesystem is registered for protocol 'memory'",
-        ),
-    ],
-)
-def test_bad_arguments_fail_before_any_request(emulator, output_dir, kwargs, message):
-    kwargs.setdefault("output_path", output_dir.as_uri())
-    op = ImageGenerationOperator(task_id="generate", **{"prompt": "a fox", **kwargs})
-
-    with pytest.raises(AzerionValidationError, match=re.escape(message)):
-        execute(op)
-
-    assert emulator.requests == []
-
-
-@pytest.mark.parametrize("value", [0, -1, True, "4"])
-def test_max_active_requests_below_one_is_refused(emulator, output_dir, value):
-    if isinstance(value, int):  # checked when the DAG is parsed
-        with pytest.raises(AzerionValidationError, match="max_active_requests must be an int >= 1"):
-            operator(output_dir, max_active_requests=value)
-        return
-    op = operator(output_dir, max_active_requests=value)  # e.g. templated: checked when it runs
-    with pytest.raises(AzerionValidationError, match="max_active_requests must be an int >= 1"):
-        execute(op)
-    assert emulator.requests == []
 
 
 def test_an_absolute_local_path_without_scheme_is_accepted(emulator, output_dir):
