@@ -5,15 +5,22 @@ The DAG generates three prompts one at a time with two task retries. The fault h
 for status codes, through a task retry that resumes for the rest), or on every request, which
 must fail the task after its retries with a message naming the prompt and the cause. Either way
 the output folder holds only complete images, each vouched for by its sidecar.
+
+The emulator cannot cut a generation body short, so the last test uses a small server of its
+own: a response that breaks off after its headers is a connection error, and is not resent.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import socket
+import threading
 from typing import Any
 
 import pytest
 
+from airflow_provider_azerion.exceptions import AzerionConnectionError
+from airflow_provider_azerion.hooks.azerion import AzerionHook
 from tests.operators.helpers import task_folder
 from tests.reliability.helpers import DAG_FILE, assert_outputs_sound, generation_prompts, run_conf
 
@@ -158,3 +165,55 @@ def test_a_fault_every_time_fails_the_task_clearly_and_leaves_only_whole_files(
     attempts_per_try = 3 if fault.hook_retries else 1  # max_attempts in the connection's extra
     sent = generation_prompts(emulator)
     assert sent == [PROMPTS[0]] + [PROMPTS[1]] * 3 * attempts_per_try, "prompt 2 never starts"
+
+
+@pytest.fixture
+def half_body_server():
+    """A loopback server that answers every request with headers and half the promised JSON body."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.1)  # lets the loop notice the stop flag
+    stop = threading.Event()
+    requests_seen: list[bytes] = []
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.settimeout(10)
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    head += conn.recv(65536)
+                requests_seen.append(head.split(b"\r\n", 1)[0])
+                body = b'{"created": 1, "data": [{"b64_json": "' + b"A" * 1000
+                conn.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n"
+                    + body
+                )
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}", requests_seen
+    stop.set()
+    thread.join(5)
+    listener.close()
+
+
+def test_a_generation_body_that_breaks_off_is_reported_and_not_resent(connect, half_body_server):
+    url, requests_seen = half_body_server
+    connect(url)
+
+    with pytest.raises(AzerionConnectionError) as caught:
+        AzerionHook().generate_images("a cat", model="stable-image-core-1.1")
+
+    assert str(caught.value) == (
+        "Azerion API POST /images/generations: the response broke off after its headers "
+        "(ProtocolError: Connection broken: IncompleteRead(1038 bytes read, 3962 more expected)). "
+        "The server may have generated and billed it already. The task's retries may succeed."
+    )
+    assert caught.value.request_sent is True
+    assert requests_seen == [b"POST /v1/images/generations HTTP/1.1"], (
+        "a POST that may be billed is not resent"
+    )
