@@ -257,3 +257,11 @@ def run_dag(airflow_db: Path) -> Callable[..., DagRunResult]:
         return DagRunResult(dag=dag, dag_run=dag_run)
 
     return run
+
+
+@pytest.fixture
+def output_dir(tmp_path) -> Path:
+    """A local folder for the operator's output (``output_path`` is its ``file://`` URL)."""
+    path = tmp_path / "images"
+    path.mkdir()
+    return path

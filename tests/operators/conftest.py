@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -24,11 +23,3 @@ def emulator(azerion_emulator, monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_AZERION_DEFAULT", json.dumps(connection))
     monkeypatch.delenv("AZERION_API_KEY", raising=False)
     return azerion_emulator
-
-
-@pytest.fixture
-def output_dir(tmp_path) -> Path:
-    """A local folder for the operator's output (``output_path`` is its ``file://`` URL)."""
-    path = tmp_path / "images"
-    path.mkdir()
-    return path

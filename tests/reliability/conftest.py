@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -93,11 +92,3 @@ def emulator(shared_emulator: EmulatorServer, connect) -> EmulatorServer:
     shared_emulator.reset()
     connect(shared_emulator.base_url)
     return shared_emulator
-
-
-@pytest.fixture
-def output_dir(tmp_path) -> Path:
-    """A local folder for the operator's output (``output_path`` is its ``file://`` URL)."""
-    path = tmp_path / "images"
-    path.mkdir()
-    return path
