@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from types import FrameType
 
 from airflow_provider_azerion.emulator.faults import ENDPOINTS
+from airflow_provider_azerion.emulator.rules import URL_EXPIRY_SECONDS
 from airflow_provider_azerion.emulator.server import EmulatorServer
 
 API_KEY_ENV_VAR = "AZERION_EMULATOR_API_KEY"
@@ -48,6 +49,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-side", type=int, default=None, help="longest side of rendered images")
     parser.add_argument("--noise", action="store_true", help="render incompressible noise images")
     parser.add_argument("--seed", type=int, default=0, help="seed of requests that give none")
+    parser.add_argument(
+        "--files-port", type=int, default=0, help="port of the result-file origin (default: a free one)"
+    )
+    parser.add_argument(
+        "--url-expiry",
+        type=int,
+        default=URL_EXPIRY_SECONDS,
+        help="seconds result links stay valid (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--forbidden-models",
+        type=_kinds,
+        default=[],
+        help="comma-separated model ids the key may not use (answered 403)",
+    )
+    parser.add_argument(
+        "--revise-prompts", action="store_true", help="send a revised_prompt with every image"
+    )
     parser.add_argument("--fault-rate", type=float, default=0.0, help="probability that a request fails")
     parser.add_argument(
         "--fault-kinds", type=_kinds, default=["500"], help="comma-separated kinds for --fault-rate"
@@ -79,6 +98,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_side=args.max_side,
         noise=args.noise,
         seed=args.seed,
+        files_port=args.files_port,
+        url_expiry=args.url_expiry,
+        forbidden_models=args.forbidden_models,
+        revise_prompts=args.revise_prompts,
     )
     try:
         server.faults.script(args.fault_script, endpoint=args.fault_endpoint)
@@ -98,9 +121,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         server.start()
     except (OSError, RuntimeError) as error:
-        print(f"azerion-emulator: cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)
+        ports = f"port {args.port}, files port {args.files_port or 'any'}"
+        print(f"azerion-emulator: cannot listen on {args.host} ({ports}): {error}", file=sys.stderr)
         return 1
     print(f"Azerion emulator listening on {server.base_url} (API key: {args.api_key})", flush=True)
+    print(f"Result files served on {server.files_url}", flush=True)
     try:
         # A timed wait keeps the main thread responsive to signals on every platform.
         while not stopping.wait(0.5):

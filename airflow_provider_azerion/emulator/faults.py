@@ -3,17 +3,21 @@
 A fault is named by its kind:
 
 - ``"ok"``: no fault (a placeholder in a script);
-- ``"429"``, ``"500"``, ``"502"``, ``"503"``, ``"504"``: that status with a JSON error in Azerion's
-  shape (``429`` also carries ``Retry-After`` and ``retry-after-ms``);
+- ``"429"``, ``"500"``, ``"502"``, ``"503"``, ``"504"``: that status, in Azerion's JSON error shape
+  on the API and in object storage's XML on result files (``429`` also carries ``Retry-After``, and
+  on the API ``retry-after-ms``);
 - ``"html502"``: a 502 with a proxy's HTML page;
 - ``"drop"``: the TCP connection is closed without any HTTP response;
 - ``"slow:<seconds>"``: answer normally after sleeping that long (to exceed a client read timeout);
-- generations only: ``"truncated_json"`` (200, JSON cut in half), ``"invalid_base64"`` (200,
-  ``b64_json`` that is not base64), ``"not_image"`` (200, base64 of bytes that are not an image),
-  ``"empty_data"`` (200, ``"data": []``);
-- models only: ``"truncated_json"``, ``"empty_data"``;
-- files only: ``"truncated"`` (``Content-Length`` promises the whole image, the connection closes
-  after half of it), ``"not_image"`` (200 with bytes that are not an image).
+- generations and models: ``"400"``, ``"401"``, ``"403"``, ``"404"``, ``"422"`` (that status in
+  Azerion's JSON error shape), ``"truncated_json"`` (200, JSON cut in half), ``"empty_data"`` (200,
+  ``"data": []``);
+- generations only: ``"invalid_base64"`` (200, ``b64_json`` that is not base64), ``"not_image"``
+  (200, base64 of bytes that are not an image);
+- files only (the result-link origin): ``"403"`` (``AccessDenied``), ``"404"`` (``NoSuchKey``) and
+  ``"expired"`` (403 ``AccessDenied`` as for an expired link), in XML; ``"truncated"``
+  (``Content-Length`` promises the whole image, the connection closes after half of it),
+  ``"not_image"`` (200 with bytes that are not an image).
 """
 
 from __future__ import annotations
@@ -24,17 +28,20 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-#: Endpoints faults can target: image generation, model listing, and image downloads.
+#: Endpoints faults can target: image generation, model listing, and result-file downloads.
 ENDPOINTS = ("generations", "models", "files")
 
-#: Fault kinds answered with a JSON error of that status.
-STATUS_FAULTS = {"429": 429, "500": 500, "502": 502, "503": 503, "504": 504}
+#: Fault kinds answered with an error of that status (JSON on the API, XML on result files).
+STATUS_FAULTS = {
+    kind: int(kind) for kind in ("400", "401", "403", "404", "422", "429", "500", "502", "503", "504")
+}
 
-_COMMON_KINDS = frozenset({"ok", "html502", "drop", *STATUS_FAULTS})
+_COMMON_KINDS = frozenset({"ok", "html502", "drop", "429", "500", "502", "503", "504"})
+_CLIENT_ERRORS = frozenset({"400", "401", "403", "404", "422"})
 _ENDPOINT_KINDS = {
-    "generations": frozenset({"truncated_json", "invalid_base64", "not_image", "empty_data"}),
-    "models": frozenset({"truncated_json", "empty_data"}),
-    "files": frozenset({"truncated", "not_image"}),
+    "generations": _CLIENT_ERRORS | {"truncated_json", "invalid_base64", "not_image", "empty_data"},
+    "models": _CLIENT_ERRORS | {"truncated_json", "empty_data"},
+    "files": frozenset({"403", "404", "expired", "truncated", "not_image"}),
 }
 
 #: Scope extension under which the server exposes the connection's transport, so a fault can close

@@ -20,6 +20,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
 _PIL_FORMATS = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}
+_WATERMARK = "AI generated"
 #: Rendered bytes kept for repeated identical requests (benchmarks ask for the same image often,
 #: and encoding a large noise PNG takes about half a second).
 _CACHE_BYTES = 256 * 1024 * 1024
@@ -47,6 +48,7 @@ def render_image(
     height: int,
     output_format: str,
     noise: bool = False,
+    watermark: bool = False,
 ) -> bytes:
     """Return the encoded image for these inputs; identical inputs give identical bytes.
 
@@ -59,13 +61,16 @@ def render_image(
     :param height: Height in pixels.
     :param output_format: ``"jpeg"``, ``"png"`` or ``"webp"``.
     :param noise: Render incompressible noise instead of a gradient with text.
+    :param watermark: Mark the bottom-right corner "AI generated", as Seedream marks its images.
     """
-    key = (prompt, seed, index, width, height, output_format, noise)
+    key = (prompt, seed, index, width, height, output_format, noise, watermark)
     cached = _cache.get(key)
     if cached is not None:
         return cached
     digest = hashlib.sha256(f"{seed}\0{index}\0{prompt}".encode()).digest()
     image = _noise(digest, width, height) if noise else _picture(digest, prompt, index, width, height)
+    if watermark:
+        _watermark(image)
     buffer = io.BytesIO()
     # Speed over size (PNG level 1, WebP method 0): noise does not compress anyway, and tests and
     # benchmarks want the emulator's own time out of their measurements. Each codec ignores the
@@ -102,6 +107,18 @@ def _picture(digest: bytes, prompt: str, index: int, width: int, height: int) ->
     lines = [f"#{index + 1}", *textwrap.wrap(prompt, columns)][:rows]
     ImageDraw.Draw(image).multiline_text((margin, margin), "\n".join(lines), fill=ink, font=font, spacing=2)
     return image
+
+
+def _watermark(image: Image.Image) -> None:
+    width, height = image.size
+    font = _font(max(8, min(width, height) // 24))
+    draw = ImageDraw.Draw(image)
+    left, top, right, bottom = draw.textbbox((0, 0), _WATERMARK, font=font)
+    margin = max(2, (bottom - top) // 2)
+    x, y = width - (right - left) - 2 * margin, height - (bottom - top) - 2 * margin
+    # White on a black box: legible on any gradient, and no reliance on FreeType-only stroking.
+    draw.rectangle((x - margin, y - margin, width, height), fill=(0, 0, 0))
+    draw.text((x - left, y - top), _WATERMARK, fill=(255, 255, 255), font=font)
 
 
 @cache

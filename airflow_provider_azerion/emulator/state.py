@@ -7,11 +7,14 @@ the log from theirs, so everything shared is guarded by a lock.
 
 from __future__ import annotations
 
+import secrets
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from airflow_provider_azerion.emulator.faults import FaultPlan
+from airflow_provider_azerion.emulator.rules import URL_EXPIRY_SECONDS
 
 #: Files kept for ``url`` responses before the oldest are evicted.
 MAX_STORED_FILES = 1000
@@ -21,10 +24,11 @@ MAX_STORED_BYTES = 512 * 1024 * 1024
 
 @dataclass(frozen=True)
 class RequestRecord:
-    """One request the emulator answered (or dropped).
+    """One request the emulator answered (or dropped), on either origin.
 
     :param method: HTTP method.
-    :param path: Request path, e.g. ``/v1/images/generations``.
+    :param path: Request path, e.g. ``/v1/images/generations`` or
+        ``/ark-content-generation/<name>``; never the query string (on a result link, a credential).
     :param status: HTTP status sent; ``0`` when no response was sent (the ``drop`` fault).
     :param started: ``time.monotonic()`` when the request reached the app.
     :param finished: ``time.monotonic()`` when the response started (headers about to be sent) or the
@@ -34,7 +38,11 @@ class RequestRecord:
     :param prompt: The ``prompt`` of a generation request, if it had a string one.
     :param fault: The injected fault kind (``"503"``, ``"drop"``...), ``"max_concurrency"`` when
         the concurrency cap rejected the request, else ``None``.
-    :param request_id: The ``x-request-id`` header sent with the response.
+    :param request_id: The request id sent with the response (``x-request-id`` on the API,
+        ``x-tos-request-id`` on result files).
+    :param authorization: Whether the request carried an ``Authorization`` header (its value is
+        never kept), e.g. to prove a client does not send its API key with result downloads.
+    :param origin: ``"api"`` for the API origin, ``"files"`` for the result-file origin.
     """
 
     method: str
@@ -46,11 +54,13 @@ class RequestRecord:
     prompt: str | None
     fault: str | None
     request_id: str = ""
+    authorization: bool = False
+    origin: str = "api"
 
 
 @dataclass(frozen=True)
 class StoredFile:
-    """An image served at ``/v1/files/<name>``.
+    """An image served by the result-file origin at ``/ark-content-generation/<name>``.
 
     :param content: The encoded image.
     :param content_type: Its media type.
@@ -114,6 +124,12 @@ class EmulatorState:
         aspect ratio. ``None``: render the requested size.
     :param noise: Render incompressible noise instead of a gradient with the prompt.
     :param seed: Seed used when a request gives none (or ``0``, which the real API treats as random).
+    :param url_expiry: Seconds a result link stays valid (its ``X-Tos-Expires``).
+    :param forbidden_models: Model ids the key may not use: generations with them get a 403.
+    :param revise_prompts: Return a ``revised_prompt`` with every image; by default none is sent.
+    :param clock_offset: Seconds added to the wall clock wherever the emulator reads the time
+        (``created``, link signing and expiry), so a test can move time forward.
+    :param files_url: Root URL of the result-file origin, set by the server once it is bound.
     """
 
     api_key: str = "emulator-key"
@@ -123,6 +139,13 @@ class EmulatorState:
     max_side: int | None = None
     noise: bool = False
     seed: int = 0
+    url_expiry: int = URL_EXPIRY_SECONDS
+    forbidden_models: frozenset[str] = frozenset()
+    revise_prompts: bool = False
+    clock_offset: float = 0.0
+    files_url: str = ""
+    #: Signs result links; new for every emulator, so links of another run never verify.
+    signing_key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
     faults: FaultPlan = field(default_factory=FaultPlan)
     files: FileStore = field(default_factory=FileStore)
     in_flight: int = 0
@@ -130,6 +153,10 @@ class EmulatorState:
     generation_count: int = 0
     _records: list[RequestRecord] = field(default_factory=list, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def now(self) -> float:
+        """The emulator's Unix time: the wall clock plus :attr:`clock_offset`."""
+        return time.time() + self.clock_offset
 
     def record(self, record: RequestRecord) -> None:
         """Append a record to the request log."""

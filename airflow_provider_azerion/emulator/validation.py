@@ -1,145 +1,46 @@
-"""The emulated model catalogue, and how a generation request is checked against it.
+"""How a generation request is checked against the emulated catalogue, status by status.
 
-Mirrors what Azerion documents (see ``API-NOTES.md``): ``model`` and ``prompt`` are required, the
-prompt is at most 4000 characters, unknown models are a 404, invalid values a 400 naming the
-parameter, and keys the emulator does not know pass through silently, as they do on the real API.
-Messages follow the OpenAI wording that Azerion's gateway mirrors.
+The rules themselves (limits, sizes, defaults) live in :mod:`~airflow_provider_azerion.emulator.rules`
+with their sources. The statuses follow the error-codes page
+(https://docs.azerion.ai/api-reference/error-codes): 400 for a malformed body, a missing field or an
+invalid value (naming the ``param``), 403 for a model the key may not use, 404 for an unknown model,
+422 for a request that is well-formed but cannot be processed. Keys the emulator does not know pass
+through silently, as they do on the real API (inferred). Messages follow the OpenAI wording that
+Azerion's gateway mirrors (inferred).
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_azerion.constants import DEFAULT_MODEL, MAX_PROMPT_LENGTH, RESPONSE_FORMATS
+from airflow_provider_azerion.emulator.errors import APIError, error_type_for
+from airflow_provider_azerion.emulator.rules import (
+    ASPECT_RATIOS,
+    DEFAULT_SEQUENTIAL_IMAGES,
+    MAX_IMAGES,
+    MAX_PROMPT_LENGTH,
+    MAX_SEED,
+    MAX_SEQUENTIAL_IMAGES,
+    MAX_SIDE,
+    MIN_SIDE,
+    MODELS,
+    OUTPUT_FORMATS,
+    REFERENCE_IMAGE_SCHEMES,
+    RESPONSE_FORMATS,
+    SEEDREAM_DEFAULT_WATERMARK,
+    SEEDREAM_SIZES,
+    SEQUENTIAL_MODES,
+    ModelSpec,
+)
 
-OUTPUT_FORMATS = ("jpeg", "png", "webp")
-MIN_SIDE, MAX_SIDE = 16, 4096
-MAX_IMAGES = 10
-MAX_SEED = 4294967294
-#: Stable Image Core's aspect ratios and the roughly one-megapixel sizes it renders them at.
-ASPECT_RATIOS = {
-    "1:1": (1024, 1024),
-    "16:9": (1344, 768),
-    "9:16": (768, 1344),
-    "21:9": (1536, 640),
-    "9:21": (640, 1536),
-    "3:2": (1216, 832),
-    "2:3": (832, 1216),
-    "5:4": (1088, 896),
-    "4:5": (896, 1088),
-}
-#: Seedream's named sizes.
-NAMED_SIZES = {"1K": (1024, 1024), "2K": (2048, 2048), "4K": (4096, 4096)}
-MAX_SEQUENTIAL_IMAGES = 15
+# Re-exported: the catalogue and the error were defined here before rules.py and errors.py existed.
+__all__ = ["MODELS", "APIError", "GenerationRequest", "ModelSpec", "error_type_for"]
+
 _SIZE_PATTERN = re.compile(r"^(\d+)[xX](\d+)$")
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """An emulated model and its defaults.
-
-    :param id: Model id, as sent in ``model``.
-    :param owned_by: Who publishes it, as listed by ``/v1/models``.
-    :param created: Unix time it was published, as listed by ``/v1/models``.
-    :param response_format: ``response_format`` when the request has none.
-    :param output_format: Image format when the request has no ``output_format``.
-    :param size: Width and height when the request asks for no size.
-    :param named_sizes: Whether ``size`` may be ``1K``, ``2K`` or ``4K`` (Seedream).
-    :param aspect_ratios: Whether ``aspect_ratio`` sets the size (Stable Image Core).
-    :param sequential: Whether ``sequential_image_generation="auto"`` may return several images.
-    """
-
-    id: str
-    owned_by: str
-    created: int
-    response_format: str
-    output_format: str
-    size: tuple[int, int]
-    named_sizes: bool = False
-    aspect_ratios: bool = False
-    sequential: bool = False
-
-
-# Both default to JPEG: the base64 in Azerion's own example starts with "/9j/", a JPEG signature.
-MODELS = {
-    spec.id: spec
-    for spec in (
-        ModelSpec(
-            id=DEFAULT_MODEL,
-            owned_by="stability-ai",
-            created=1727740800,
-            response_format="b64_json",
-            output_format="jpeg",
-            size=(1024, 1024),
-            aspect_ratios=True,
-        ),
-        ModelSpec(
-            id="bytedance-seedream-4",
-            owned_by="bytedance",
-            created=1757030400,
-            response_format="url",
-            output_format="jpeg",
-            size=NAMED_SIZES["2K"],
-            named_sizes=True,
-            sequential=True,
-        ),
-    )
-}
-
-
-class APIError(Exception):
-    """An error answered in Azerion's shape.
-
-    :param status_code: HTTP status.
-    :param message: Human-readable message; never contains the caller's API key.
-    :param code: Machine-readable code, e.g. ``"model_not_found"``.
-    :param param: The request parameter at fault, if any.
-    :param error_type: Error type; derived from the status when not given.
-    :param headers: Extra response headers, e.g. ``Retry-After``.
-    """
-
-    def __init__(
-        self,
-        status_code: int,
-        message: str,
-        code: str,
-        param: str | None = None,
-        error_type: str | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-        self.message = message
-        self.code = code
-        self.param = param
-        self.error_type = error_type or error_type_for(status_code)
-        self.headers = headers or {}
-
-    def body(self) -> dict[str, Any]:
-        """Return the JSON error body."""
-        return {
-            "error": {
-                "message": self.message,
-                "type": self.error_type,
-                "code": self.code,
-                "param": self.param,
-                "status_code": self.status_code,
-            }
-        }
-
-
-def error_type_for(status_code: int) -> str:
-    """Return the error ``type`` Azerion uses for an HTTP status."""
-    if status_code >= 500:
-        return "server_error"
-    return {
-        401: "authentication_error",
-        403: "permission_error",
-        429: "rate_limit_error",
-    }.get(status_code, "invalid_request_error")
 
 
 @dataclass(frozen=True)
@@ -154,6 +55,7 @@ class GenerationRequest:
     :param width: Requested width, before the server's ``max_side`` applies.
     :param height: Requested height, before the server's ``max_side`` applies.
     :param seed: The request's seed; ``None`` when absent or ``0`` (random on the real API).
+    :param watermark: Whether images carry a watermark (Seedream; always false for other models).
     """
 
     model: ModelSpec
@@ -164,6 +66,7 @@ class GenerationRequest:
     width: int
     height: int
     seed: int | None
+    watermark: bool = False
 
 
 def decode_json_object(body: bytes) -> dict[str, Any]:
@@ -181,46 +84,181 @@ def decode_json_object(body: bytes) -> dict[str, Any]:
     return payload
 
 
-def parse_generation_request(payload: dict[str, Any]) -> GenerationRequest:
+def parse_generation_request(
+    payload: dict[str, Any], forbidden_models: Collection[str] = ()
+) -> GenerationRequest:
     """Check a decoded ``/v1/images/generations`` body and apply the model's defaults.
 
     :param payload: The decoded JSON body.
-    :raises APIError: 400 for a missing or invalid parameter, 404 for an unknown model.
+    :param forbidden_models: Model ids the caller's key may not use.
+    :raises APIError: 400 for a missing or invalid parameter, 403 for a forbidden model, 404 for an
+        unknown model, 422 for a valid request the model cannot process.
     """
+    # Documented (create-image): model and prompt are required strings.
     model_id = _required_string(payload, "model")
     prompt = _required_string(payload, "prompt")
+    # Documented (error-codes): 403 "valid API key but insufficient permissions".
+    if model_id in forbidden_models:
+        raise APIError(
+            403,
+            f"Your API key is not allowed to use the model `{model_id}`.",
+            code="model_not_allowed",
+            param="model",
+        )
     model = MODELS.get(model_id)
-    if model is None:
+    if model is None:  # Documented (error-codes): 404 "requested resource (e.g., model) doesn't exist".
         raise APIError(
             404,
             f"The model `{model_id}` does not exist or you do not have access to it.",
             code="model_not_found",
             param="model",
         )
-    if not prompt:
+    if not prompt:  # Inferred: an empty prompt describes nothing.
         raise _invalid(
             "prompt", "Invalid 'prompt': empty string. Expected a non-empty string.", "empty_string"
         )
-    if len(prompt) > MAX_PROMPT_LENGTH:
+    if len(prompt) > MAX_PROMPT_LENGTH:  # Documented (create-image, seedream-4).
         raise _invalid(
             "prompt",
             f"Invalid 'prompt': string too long. Expected a string with maximum length "
             f"{MAX_PROMPT_LENGTH}, but got a string with length {len(prompt)} instead.",
             "string_above_max_length",
         )
+    # Documented (create-image): response_format; its default per model is in the catalogue.
     response_format = _choice(payload, "response_format", RESPONSE_FORMATS) or model.response_format
-    output_format = _choice(payload, "output_format", OUTPUT_FORMATS) or model.output_format
-    width, height = _size(payload, model)
-    seed = _integer(payload, "seed", 0, MAX_SEED)
+    # Documented (create-image): style, e.g. "vivid". Only its type is checked: the values accepted
+    # are not documented (OpenAI's are "vivid" and "natural").
+    _optional_string(payload, "style")
+    output_format = _choice(payload, "output_format", OUTPUT_FORMATS) or model.output_format  # Inferred.
+    seed = _integer(payload, "seed", 0, MAX_SEED)  # Inferred (Stability's range).
+    n = _integer(payload, "n", 1, MAX_IMAGES) or 1  # Inferred (OpenAI's range).
+    # "quality" (OpenAI-style) is inferred and passes through unchecked, like any unknown key.
+    if model.seedream:
+        return _seedream_request(payload, model, prompt, response_format, output_format, seed, n)
+    if model.aspect_ratios:
+        # Inferred (Stability's Stable Image Core): free-text fields that must at least be strings.
+        _optional_string(payload, "negative_prompt")
+        _optional_string(payload, "style_preset")
+    width, height = _free_size(payload, model)
     return GenerationRequest(
         model=model,
         prompt=prompt,
-        count=_count(payload, model),
+        count=n,
         response_format=response_format,
         output_format=output_format,
         width=width,
         height=height,
         seed=seed or None,
+    )
+
+
+def _seedream_request(
+    payload: dict[str, Any],
+    model: ModelSpec,
+    prompt: str,
+    response_format: str,
+    output_format: str,
+    seed: int | None,
+    n: int,
+) -> GenerationRequest:
+    # Documented (seedream-4): size is exactly one of "2K", "1024x1024", "512x512".
+    size = payload.get("size")
+    if size is None:
+        width, height = model.size
+    elif isinstance(size, str) and size in SEEDREAM_SIZES:
+        width, height = SEEDREAM_SIZES[size]
+    else:
+        raise _invalid(
+            "size",
+            f"Invalid value for 'size': {size!r}. Supported values are: {', '.join(SEEDREAM_SIZES)}.",
+        )
+    watermark = payload.get("watermark", SEEDREAM_DEFAULT_WATERMARK)  # Documented (seedream-4): boolean.
+    if not isinstance(watermark, bool):
+        raise _invalid("watermark", "Invalid type for 'watermark': expected a boolean.", "invalid_type")
+    references = _reference_images(payload)
+    count = _sequential_count(payload, n)
+    # Inferred: the provider fetches reference images itself; one it cannot fetch makes a request that
+    # parses but cannot be processed: the error-codes page's 422 "semantically incorrect".
+    for index, reference in enumerate(references):
+        if not reference.startswith(REFERENCE_IMAGE_SCHEMES):
+            raise APIError(
+                422,
+                f"Reference image {index} is neither an http(s) URL nor a data:image URI; "
+                "the model cannot fetch it.",
+                code="invalid_image_url",
+                param="image",
+            )
+    return GenerationRequest(
+        model=model,
+        prompt=prompt,
+        count=count,
+        response_format=response_format,
+        output_format=output_format,
+        width=width,
+        height=height,
+        seed=seed or None,
+        watermark=watermark,
+    )
+
+
+def _reference_images(payload: dict[str, Any]) -> list[str]:
+    """Documented (seedream-4): ``image`` is a URL string or a list of them. Not fetched."""
+    image = payload.get("image")
+    if image is None:
+        return []
+    images = [image] if isinstance(image, str) else image
+    if not isinstance(images, list) or not all(isinstance(item, str) for item in images):
+        raise _invalid(
+            "image", "Invalid type for 'image': expected a string or an array of strings.", "invalid_type"
+        )
+    if not images or not all(images):
+        raise _invalid("image", "Invalid 'image': expected non-empty URL strings.")
+    return images
+
+
+def _sequential_count(payload: dict[str, Any], n: int) -> int:
+    # Documented (seedream-4): sequential_image_generation is "disabled" (default) or "auto".
+    mode = _choice(payload, "sequential_image_generation", SEQUENTIAL_MODES) or "disabled"
+    options = payload.get("sequential_image_generation_options")
+    if options is None:
+        options = {}
+    if not isinstance(options, dict):
+        raise _invalid(
+            "sequential_image_generation_options",
+            "Invalid type for 'sequential_image_generation_options': expected an object.",
+            "invalid_type",
+        )
+    # Documented (seedream-4): options.max_images is an integer; its range 1-15 is inferred
+    # (Volcengine). Checked in either mode: Volcengine ignores the options unless "auto", but a
+    # value no mode accepts is still invalid.
+    max_images = _integer(
+        options,
+        "max_images",
+        1,
+        MAX_SEQUENTIAL_IMAGES,
+        param="sequential_image_generation_options.max_images",
+    )
+    if mode != "auto":
+        return n
+    # "auto" lets the model choose up to max_images; the emulator always returns that many.
+    return max_images or DEFAULT_SEQUENTIAL_IMAGES
+
+
+def _free_size(payload: dict[str, Any], model: ModelSpec) -> tuple[int, int]:
+    """Inferred: OpenAI-style ``size`` ("WIDTHxHEIGHT"), or Stability's ``aspect_ratio``."""
+    aspect_ratio = _choice(payload, "aspect_ratio", tuple(ASPECT_RATIOS)) if model.aspect_ratios else None
+    size = payload.get("size")
+    if size is None:
+        return ASPECT_RATIOS[aspect_ratio] if aspect_ratio else model.size
+    match = _SIZE_PATTERN.match(size) if isinstance(size, str) else None
+    if match:
+        width, height = int(match[1]), int(match[2])
+        if MIN_SIDE <= width <= MAX_SIDE and MIN_SIDE <= height <= MAX_SIDE:
+            return width, height
+    raise _invalid(
+        "size",
+        f"Invalid value for 'size': {size!r}. Expected 'WIDTHxHEIGHT' with sides between "
+        f"{MIN_SIDE} and {MAX_SIDE}.",
     )
 
 
@@ -232,13 +270,18 @@ def _required_string(payload: dict[str, Any], name: str) -> str:
     value = payload.get(name)
     if value is None:
         raise _invalid(name, f"Missing required parameter: '{name}'.", "missing_required_parameter")
-    if not isinstance(value, str):
-        raise _invalid(
-            name,
-            f"Invalid type for '{name}': expected a string, but got {type(value).__name__} instead.",
-            "invalid_type",
-        )
-    return value
+    return _optional_string(payload, name) or ""
+
+
+def _optional_string(payload: dict[str, Any], name: str) -> str | None:
+    value = payload.get(name)
+    if value is None or isinstance(value, str):
+        return value
+    raise _invalid(
+        name,
+        f"Invalid type for '{name}': expected a string, but got {type(value).__name__} instead.",
+        "invalid_type",
+    )
 
 
 def _choice(payload: dict[str, Any], name: str, allowed: tuple[str, ...]) -> str | None:
@@ -277,50 +320,3 @@ def _integer(
             "integer_above_max_value",
         )
     return value
-
-
-def _count(payload: dict[str, Any], model: ModelSpec) -> int:
-    n = _integer(payload, "n", 1, MAX_IMAGES) or 1
-    if not model.sequential:
-        return n
-    mode = _choice(payload, "sequential_image_generation", ("disabled", "auto"))
-    if mode != "auto":
-        return n
-    options = payload.get("sequential_image_generation_options") or {}
-    if not isinstance(options, dict):
-        raise _invalid(
-            "sequential_image_generation_options",
-            "Invalid type for 'sequential_image_generation_options': expected an object.",
-            "invalid_type",
-        )
-    # Seedream's "auto" lets the model choose up to max_images; the emulator always returns the most.
-    max_images = _integer(
-        options,
-        "max_images",
-        1,
-        MAX_SEQUENTIAL_IMAGES,
-        param="sequential_image_generation_options.max_images",
-    )
-    return max_images or MAX_SEQUENTIAL_IMAGES
-
-
-def _size(payload: dict[str, Any], model: ModelSpec) -> tuple[int, int]:
-    aspect_ratio = None
-    if model.aspect_ratios:
-        aspect_ratio = _choice(payload, "aspect_ratio", tuple(ASPECT_RATIOS))
-    size = payload.get("size")
-    if size is None:
-        return ASPECT_RATIOS[aspect_ratio] if aspect_ratio else model.size
-    if model.named_sizes and isinstance(size, str) and size.upper() in NAMED_SIZES:
-        return NAMED_SIZES[size.upper()]
-    match = _SIZE_PATTERN.match(size) if isinstance(size, str) else None
-    if match:
-        width, height = int(match[1]), int(match[2])
-        if MIN_SIDE <= width <= MAX_SIDE and MIN_SIDE <= height <= MAX_SIDE:
-            return width, height
-    named = ", or one of " + ", ".join(NAMED_SIZES) if model.named_sizes else ""
-    raise _invalid(
-        "size",
-        f"Invalid value for 'size': {size!r}. Expected 'WIDTHxHEIGHT' with sides between "
-        f"{MIN_SIDE} and {MAX_SIDE}{named}.",
-    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -39,6 +40,13 @@ class Api:
         body.setdefault("prompt", "a red fox in the snow")
         return self.post("/images/generations", json=body)
 
+    def result_link(self, **body: Any) -> str:
+        """Generate one image as a ``url`` response and return its link."""
+        body.setdefault("size", "64x64")
+        response = self.generate(response_format="url", **body)
+        assert response.status_code == 200, response.text
+        return str(response.json()["data"][0]["url"])
+
 
 @pytest.fixture
 def api(azerion_emulator: EmulatorServer) -> Iterator[Api]:
@@ -66,3 +74,15 @@ def open_image(content: bytes) -> Image.Image:
     image = Image.open(io.BytesIO(content))
     image.load()
     return image
+
+
+def storage_error(response: requests.Response, status: int) -> dict[str, str]:
+    """Check an object-storage XML error and return its fields (``Code``, ``Message``...)."""
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/xml"
+    assert response.text.startswith('<?xml version="1.0" encoding="UTF-8"?>')
+    root = ET.fromstring(response.content)  # noqa: S314 - the emulator's own output
+    assert root.tag == "Error"
+    fields = {child.tag: child.text or "" for child in root}
+    assert fields["RequestId"] == response.headers["x-tos-request-id"]
+    return fields

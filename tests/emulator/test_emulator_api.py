@@ -20,7 +20,7 @@ def test_models_are_listed_in_openai_shape(api: Api):
     body = response.json()
     assert body["object"] == "list"
     models = {model["id"]: model for model in body["data"]}
-    assert {"stable-image-core-1.1", "bytedance-seedream-4"} <= set(models)
+    assert {"stable-image-core-1.1", "bytedance-seedream-4", "bytedance-seedream-4-5"} <= set(models)
     for model in models.values():
         assert set(model) == {"id", "object", "created", "owned_by"}
         assert model["object"] == "model"
@@ -43,13 +43,59 @@ def test_generation_response_has_azerion_shape(api: Api):
         "output_tokens": 0,
         "total_tokens": 0,
     }
-    assert body["data"][0]["revised_prompt"] == "a red fox in the snow, rendered by the Azerion emulator"
+
+
+def test_revised_prompt_is_absent_by_default(api: Api):
+    sic = api.generate(size="64x64", n=2).json()["data"]
+    seedream = api.generate(model="bytedance-seedream-4", size="512x512", response_format="b64_json").json()
+
+    assert all("revised_prompt" not in item for item in [*sic, *seedream["data"]])
+
+
+def test_revise_prompts_knob_adds_a_revised_prompt_to_every_image(api: Api):
+    api.server.revise_prompts = True
+
+    data = api.generate(size="64x64", n=2).json()["data"]
+
+    assert [item["revised_prompt"] for item in data] == [
+        "a red fox in the snow, rendered by the Azerion emulator"
+    ] * 2
+
+
+@pytest.mark.parametrize(
+    ("size", "images", "tokens_per_image"),
+    [("2K", 1, 16384), ("1024x1024", 1, 4096), ("512x512", 1, 1024)],
+)
+def test_seedream_usage_counts_images_and_pixel_tokens(api: Api, size, images, tokens_per_image):
+    api.server.max_side = 32  # The usage is that of the requested size, not of the rendered one.
+
+    body = api.generate(model="bytedance-seedream-4", size=size).json()
+
+    assert body["usage"] == {
+        "generated_images": images,
+        "output_tokens": images * tokens_per_image,
+        "total_tokens": images * tokens_per_image,
+    }
+
+
+def test_seedream_usage_of_a_sequential_generation_counts_every_image(api: Api):
+    api.server.max_side = 16
+
+    body = api.generate(
+        model="bytedance-seedream-4",
+        size="512x512",
+        sequential_image_generation="auto",
+        sequential_image_generation_options={"max_images": 3},
+    ).json()
+
+    assert len(body["data"]) == 3
+    assert body["usage"] == {"generated_images": 3, "output_tokens": 3072, "total_tokens": 3072}
 
 
 def test_stable_image_core_returns_a_1024_jpeg_as_base64_by_default(api: Api):
     item = api.generate().json()["data"][0]
 
-    assert set(item) == {"b64_json", "revised_prompt"}
+    assert set(item) == {"b64_json"}
     assert item["b64_json"].startswith("/9j/")  # As in Azerion's own example.
     assert base64.b64decode(item["b64_json"]).startswith(JPEG)
     image = decode_image(item["b64_json"])
@@ -81,39 +127,65 @@ def test_aspect_ratio_sets_stable_image_core_size(api: Api, aspect_ratio, size):
     assert decode_image(b64).size == size
 
 
-def test_url_images_are_served_without_auth_with_type_and_length(api: Api):
-    item = api.generate(size="64x64", output_format="png", response_format="url").json()["data"][0]
+def test_url_response_items_carry_only_the_link(api: Api):
+    item = api.generate(size="64x64", response_format="url").json()["data"][0]
 
-    assert item["url"].startswith(f"{api.server.base_url}/files/")
-    assert item["url"].endswith(".png")
-    download = requests.get(item["url"], timeout=TIMEOUT)  # No Authorization header.
-    assert download.status_code == 200
-    assert download.headers["content-type"] == "image/png"
-    assert int(download.headers["content-length"]) == len(download.content)
-    assert open_image(download.content).size == (64, 64)
+    assert set(item) == {"url"}
+    assert item["url"].startswith(api.server.files_url + "/ark-content-generation/")
 
 
-def test_unknown_file_is_a_404_in_azerion_shape(api: Api):
-    response = requests.get(f"{api.server.base_url}/files/missing.png", timeout=TIMEOUT)
-
-    assert response.status_code == 404
-    assert response.json()["error"]["code"] == "file_not_found"
-
-
-def test_seedream_defaults_to_a_2k_jpeg_url(api: Api):
+@pytest.mark.parametrize("model", ["bytedance-seedream-4", "bytedance-seedream-4-5"])
+def test_seedream_defaults_to_a_2k_jpeg_url(api: Api, model):
     api.server.max_side = 128
-    item = api.generate(model="bytedance-seedream-4").json()["data"][0]
+    item = api.generate(model=model).json()["data"][0]
 
-    assert "url" in item
-    assert "b64_json" not in item
+    assert set(item) == {"url"}
     image = open_image(requests.get(item["url"], timeout=TIMEOUT).content)
     assert (image.format, image.size) == ("JPEG", (128, 128))  # 2048x2048 scaled by max_side.
 
 
-def test_seedream_accepts_b64_json(api: Api):
-    item = api.generate(model="bytedance-seedream-4", size="64x64", response_format="b64_json").json()
+@pytest.mark.parametrize(("size", "side"), [("2K", 2048), ("1024x1024", 1024), ("512x512", 512)])
+def test_seedream_renders_each_documented_size(api: Api, size, side):
+    body = api.generate(model="bytedance-seedream-4", size=size, response_format="b64_json").json()
 
-    assert decode_image(item["data"][0]["b64_json"]).size == (64, 64)
+    assert decode_image(body["data"][0]["b64_json"]).size == (side, side)
+
+
+def test_seedream_accepts_b64_json(api: Api):
+    item = api.generate(model="bytedance-seedream-4", size="512x512", response_format="b64_json").json()
+
+    assert decode_image(item["data"][0]["b64_json"]).size == (512, 512)
+
+
+def test_seedream_watermark_marks_the_image_and_can_be_turned_off(api: Api):
+    def image(**params: object) -> bytes:
+        body = api.generate(
+            model="bytedance-seedream-4", size="512x512", response_format="b64_json", seed=3, **params
+        ).json()
+        return base64.b64decode(body["data"][0]["b64_json"])
+
+    default, marked, unmarked = image(), image(watermark=True), image(watermark=False)
+
+    assert default == marked
+    assert marked != unmarked
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        "https://example.com/reference.png",
+        ["https://example.com/a.png", "http://example.com/b.jpg"],
+        "data:image/png;base64,iVBORw0KGgo=",
+    ],
+)
+def test_seedream_accepts_reference_images_without_fetching_them(api: Api, image):
+    api.server.max_side = 16
+
+    response = api.generate(model="bytedance-seedream-4", image=image)
+
+    assert response.status_code == 200
+    assert len(response.json()["data"]) == 1
+    assert [r.origin for r in api.server.requests] == ["api"]
 
 
 def test_n_returns_that_many_different_images(api: Api):
@@ -124,14 +196,36 @@ def test_n_returns_that_many_different_images(api: Api):
 
 
 def test_seedream_sequential_generation_returns_max_images(api: Api):
+    api.server.max_side = 16
     data = api.generate(
         model="bytedance-seedream-4",
-        size="64x64",
+        size="512x512",
         sequential_image_generation="auto",
         sequential_image_generation_options={"max_images": 4},
     ).json()["data"]
 
     assert len(data) == 4
+    assert len({item["url"] for item in data}) == 4
+
+
+def test_seedream_sequential_generation_without_max_images_returns_fifteen(api: Api):
+    api.server.max_side = 16
+
+    data = api.generate(model="bytedance-seedream-4", sequential_image_generation="auto").json()["data"]
+
+    assert len(data) == 15
+
+
+@pytest.mark.parametrize("mode", [None, "disabled"])
+def test_seedream_without_auto_returns_one_image_whatever_the_options(api: Api, mode):
+    api.server.max_side = 16
+    body = {"sequential_image_generation": mode} if mode else {}
+
+    response = api.generate(
+        model="bytedance-seedream-4", sequential_image_generation_options={"max_images": 4}, **body
+    )
+
+    assert len(response.json()["data"]) == 1
 
 
 def test_same_prompt_and_seed_give_identical_bytes(api: Api):
@@ -179,6 +273,16 @@ def test_every_response_carries_a_unique_request_id(api: Api):
 
     assert all(ids)
     assert len(set(ids)) == len(ids)
+
+
+def test_request_log_notes_whether_an_authorization_header_came(api: Api):
+    api.get("/models")
+    requests.get(api.server.base_url + "/models", timeout=TIMEOUT)
+
+    assert [(r.status, r.authorization, r.origin) for r in api.server.requests] == [
+        (200, True, "api"),
+        (401, False, "api"),
+    ]
 
 
 def test_request_log_records_each_request(api: Api):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import queue
 import re
@@ -19,6 +20,7 @@ from airflow_provider_azerion.emulator import EmulatorServer
 from tests.emulator.conftest import TIMEOUT, Api, decode_image
 
 BANNER = re.compile(r"^Azerion emulator listening on (http://127\.0\.0\.1:(\d+)/v1) \(API key: (.+)\)$")
+FILES_BANNER = re.compile(r"^Result files served on (http://127\.0\.0\.1:(\d+))$")
 
 
 def read_line(process: subprocess.Popen, timeout: float = 30) -> str:
@@ -71,6 +73,34 @@ def test_cli_serves_on_a_free_port_until_terminated():
     assert returncode == 0
 
 
+def test_cli_serves_result_files_with_the_link_knobs():
+    process = run_emulator(
+        "--port",
+        "0",
+        "--url-expiry",
+        "120",
+        "--forbidden-models",
+        "stable-image-core-1.1",
+        "--revise-prompts",
+    )
+    try:
+        base_url, _, key = BANNER.match(read_line(process)).groups()
+        files = FILES_BANNER.match(read_line(process))
+        assert files, "no result-file origin announced"
+        headers = {"Authorization": f"Bearer {key}"}
+        generate = f"{base_url}/images/generations"
+        body = {"model": "bytedance-seedream-4", "prompt": "cat", "size": "512x512"}
+        item = requests.post(generate, json=body, headers=headers, timeout=TIMEOUT).json()["data"][0]
+        assert item["url"].startswith(files[1] + "/ark-content-generation/")
+        assert "X-Tos-Expires=120&" in item["url"]
+        assert item["revised_prompt"]
+        assert requests.get(item["url"], timeout=TIMEOUT).status_code == 200
+        body["model"] = "stable-image-core-1.1"
+        assert requests.post(generate, json=body, headers=headers, timeout=TIMEOUT).status_code == 403
+    finally:
+        stop(process)
+
+
 def test_cli_api_key_defaults_to_the_environment_variable(monkeypatch):
     monkeypatch.setenv("AZERION_EMULATOR_API_KEY", "from-env")
     process = run_emulator("--port", "0")
@@ -121,15 +151,37 @@ def test_session_fixture_serves(azerion_emulator_session: EmulatorServer):
     assert len(azerion_emulator_session.requests) == 1
 
 
-def test_server_stops_and_frees_its_port():
+def test_server_stops_and_frees_its_ports():
     server = EmulatorServer().start()
-    url = server.base_url
+    url, files_url = server.base_url, server.files_url
     assert requests.get(f"{url}/models", timeout=TIMEOUT).status_code == 401
+    assert requests.get(f"{files_url}/ark-content-generation/x.jpeg", timeout=TIMEOUT).status_code == 403
 
     server.stop()
 
     with pytest.raises(requests.exceptions.ConnectionError):
         requests.get(f"{url}/models", timeout=TIMEOUT)
+    with pytest.raises(requests.exceptions.ConnectionError):
+        requests.get(f"{files_url}/ark-content-generation/x.jpeg", timeout=TIMEOUT)
+
+
+def test_server_can_put_the_files_origin_on_a_chosen_port(azerion_emulator: EmulatorServer):
+    port = azerion_emulator.files_port
+    azerion_emulator.stop()
+
+    with EmulatorServer(files_port=port) as server:
+        assert server.files_url == f"http://127.0.0.1:{port}"
+        assert server.files_port == port != server.port
+
+
+def test_a_files_port_in_use_fails_start_and_leaves_no_server_running(azerion_emulator: EmulatorServer):
+    server = EmulatorServer(files_port=azerion_emulator.port)
+
+    with pytest.raises(OSError) as caught:  # noqa: PT011 - checked by errno below, not by message
+        server.start()
+    assert caught.value.errno == errno.EADDRINUSE
+    assert server.port == 0  # Nothing was served: the port is only set once both origins are bound.
+    assert "running=False" in repr(server)
 
 
 def test_fixtures_are_available_to_any_test_suite(tmp_path):

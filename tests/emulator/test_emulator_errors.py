@@ -98,6 +98,9 @@ def test_unknown_model_is_a_404_model_not_found(api: Api):
         ("size", "8x8"),
         ("size", "5000x100"),
         ("size", "2K"),  # Named sizes are Seedream's only.
+        ("style", 1),
+        ("negative_prompt", ["rain"]),
+        ("style_preset", 7),
         ("n", 0),
         ("n", 11),
         ("n", "2"),
@@ -120,14 +123,104 @@ def test_seed_bounds_are_accepted(api: Api):
     assert api.generate(size="16x16", seed=4294967294).status_code == 200
 
 
-def test_invalid_sequential_options_are_a_400(api: Api):
-    response = api.generate(
-        model="bytedance-seedream-4",
-        sequential_image_generation="auto",
-        sequential_image_generation_options={"max_images": 16},
+MAX_IMAGES = "sequential_image_generation_options.max_images"
+
+
+def auto(max_images: object) -> dict[str, object]:
+    """Seedream parameters asking for sequential generation of ``max_images``."""
+    return {
+        "sequential_image_generation": "auto",
+        "sequential_image_generation_options": {"max_images": max_images},
+    }
+
+
+@pytest.mark.parametrize(
+    ("params", "code", "param"),
+    [
+        ({"size": "64x64"}, "invalid_value", "size"),
+        ({"size": "2k"}, "invalid_value", "size"),
+        ({"size": "4K"}, "invalid_value", "size"),
+        ({"size": "2048x2048"}, "invalid_value", "size"),
+        ({"size": 512}, "invalid_value", "size"),
+        ({"watermark": "false"}, "invalid_type", "watermark"),
+        ({"watermark": 0}, "invalid_type", "watermark"),
+        ({"image": 42}, "invalid_type", "image"),
+        ({"image": ["https://example.com/a.png", 7]}, "invalid_type", "image"),
+        ({"image": {"url": "https://example.com/a.png"}}, "invalid_type", "image"),
+        ({"image": []}, "invalid_value", "image"),
+        ({"image": ""}, "invalid_value", "image"),
+        ({"sequential_image_generation": "enabled"}, "invalid_value", "sequential_image_generation"),
+        ({"sequential_image_generation": True}, "invalid_value", "sequential_image_generation"),
+        ({"sequential_image_generation_options": 4}, "invalid_type", "sequential_image_generation_options"),
+        (
+            auto(0),
+            "integer_below_min_value",
+            MAX_IMAGES,
+        ),
+        (
+            auto(16),
+            "integer_above_max_value",
+            MAX_IMAGES,
+        ),
+        (
+            auto("4"),
+            "invalid_type",
+            MAX_IMAGES,
+        ),
+        ({"sequential_image_generation_options": {"max_images": 16}}, "integer_above_max_value", MAX_IMAGES),
+        ({"response_format": "png"}, "invalid_value", "response_format"),
+    ],
+)
+@pytest.mark.parametrize("model", ["bytedance-seedream-4", "bytedance-seedream-4-5"])
+def test_seedream_parameter_rules_answer_400_naming_the_param(api: Api, model, params, code, param):
+    error = assert_error(api.generate(model=model, **params), 400, code, param)
+
+    assert error["type"] == "invalid_request_error"
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        "reference.png",
+        "ftp://example.com/a.png",
+        "file:///etc/passwd",
+        ["https://example.com/a.png", "data:text/plain;base64,aGk="],
+    ],
+)
+def test_reference_image_that_is_no_fetchable_url_is_a_422(api: Api, image):
+    error = assert_error(
+        api.generate(model="bytedance-seedream-4", image=image), 422, "invalid_image_url", "image"
     )
 
-    assert_error(response, 400, "integer_above_max_value", "sequential_image_generation_options.max_images")
+    assert error["type"] == "invalid_request_error"
+
+
+def test_a_422_is_only_sent_for_a_request_without_400_problems(api: Api):
+    response = api.generate(model="bytedance-seedream-4", image="reference.png", size="64x64")
+
+    assert_error(response, 400, "invalid_value", "size")
+
+
+def test_forbidden_model_is_a_403_permission_error(api: Api):
+    api.server.forbidden_models = {"bytedance-seedream-4"}
+
+    error = assert_error(api.generate(model="bytedance-seedream-4"), 403, "model_not_allowed", "model")
+
+    assert error["type"] == "permission_error"
+    assert api.generate(size="64x64").status_code == 200  # Other models still work.
+
+
+@pytest.mark.azerion_emulator(forbidden_models=("stable-image-core-1.1",))
+def test_forbidden_models_can_be_set_when_the_server_is_created(api: Api):
+    assert api.server.forbidden_models == frozenset({"stable-image-core-1.1"})
+    assert api.generate().status_code == 403
+    assert "stable-image-core-1.1" in {model["id"] for model in api.get("/models").json()["data"]}
+
+
+def test_forbidden_model_is_checked_before_the_parameters(api: Api):
+    api.server.forbidden_models = ["bytedance-seedream-4"]
+
+    assert_error(api.generate(model="bytedance-seedream-4", size="64x64"), 403, "model_not_allowed", "model")
 
 
 def test_unknown_route_is_a_404_in_azerion_shape(api: Api):
@@ -139,12 +232,12 @@ def test_wrong_method_is_a_405_in_azerion_shape(api: Api):
 
 
 def test_unexpected_failure_is_a_500_in_azerion_shape(api: Api, monkeypatch):
-    def broken(name: str) -> None:
+    def broken(endpoint: str) -> None:
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(api.server.state.files, "get", broken)
+    monkeypatch.setattr(api.server.state.faults, "next_fault", broken)
 
-    response = requests.get(f"{api.server.base_url}/files/any.png", timeout=TIMEOUT)
+    response = api.get("/models")
 
     assert_error(response, 500, "internal_error")
     assert response.headers["x-request-id"]

@@ -12,28 +12,43 @@ import requests
 from PIL import UnidentifiedImageError
 
 from airflow_provider_azerion.emulator import FaultPlan
-from tests.emulator.conftest import TIMEOUT, Api, decode_image, open_image
+from tests.emulator.conftest import TIMEOUT, Api, decode_image, open_image, storage_error
+
+STATUS_FAULTS = [
+    ("400", 400, "invalid_request", "invalid_request_error"),
+    ("401", 401, "invalid_api_key", "authentication_error"),
+    ("403", 403, "insufficient_permissions", "permission_error"),
+    ("404", 404, "not_found", "invalid_request_error"),
+    ("422", 422, "unprocessable_entity", "invalid_request_error"),
+    ("429", 429, "rate_limit_exceeded", "rate_limit_error"),
+    ("500", 500, "internal_server_error", "server_error"),
+    ("502", 502, "bad_gateway", "server_error"),
+    ("503", 503, "service_unavailable", "server_error"),
+    ("504", 504, "gateway_timeout", "server_error"),
+]
 
 
-@pytest.mark.parametrize(
-    ("kind", "status", "code"),
-    [
-        ("500", 500, "internal_server_error"),
-        ("502", 502, "bad_gateway"),
-        ("503", 503, "service_unavailable"),
-        ("504", 504, "gateway_timeout"),
-        ("429", 429, "rate_limit_exceeded"),
-    ],
-)
-def test_status_fault_answers_json_error_in_azerion_shape(api: Api, kind, status, code):
+@pytest.mark.parametrize(("kind", "status", "code", "error_type"), STATUS_FAULTS)
+def test_status_fault_answers_json_error_in_azerion_shape(api: Api, kind, status, code, error_type):
     api.server.faults.script([kind])
 
     response = api.generate(size="64x64")
 
     assert response.status_code == status
+    assert response.headers["content-type"] == "application/json"
     error = response.json()["error"]
-    assert (error["status_code"], error["code"]) == (status, code)
-    assert error["type"] == ("rate_limit_error" if status == 429 else "server_error")
+    assert set(error) == {"message", "type", "code", "param", "status_code"}
+    assert (error["status_code"], error["code"], error["type"]) == (status, code, error_type)
+
+
+@pytest.mark.parametrize(("kind", "status", "code", "error_type"), STATUS_FAULTS)
+def test_status_fault_on_the_model_list(api: Api, kind, status, code, error_type):
+    api.server.faults.script([kind], endpoint="models")
+
+    response = api.get("/models")
+
+    assert response.status_code == status
+    assert (response.json()["error"]["code"], response.json()["error"]["type"]) == (code, error_type)
 
 
 def test_429_fault_carries_both_retry_headers(api: Api):
@@ -183,6 +198,61 @@ def test_models_endpoint_faults_are_scripted_separately(api: Api):
     assert len(api.get("/models").json()["data"]) >= 2
 
 
+@pytest.mark.parametrize(
+    ("kind", "status", "code"),
+    [
+        ("403", 403, "AccessDenied"),
+        ("expired", 403, "AccessDenied"),
+        ("404", 404, "NoSuchKey"),
+        ("429", 429, "TooManyRequests"),
+        ("500", 500, "InternalError"),
+        ("502", 502, "BadGateway"),
+        ("503", 503, "ServiceUnavailable"),
+        ("504", 504, "GatewayTimeout"),
+    ],
+)
+def test_files_status_faults_answer_object_storage_xml(api: Api, kind, status, code):
+    url = api.result_link()
+    api.server.faults.script([kind], endpoint="files")
+
+    assert storage_error(requests.get(url, timeout=TIMEOUT), status)["Code"] == code
+    assert requests.get(url, timeout=TIMEOUT).status_code == 200
+    assert [r.fault for r in api.server.requests_to(url)] == [kind, None]
+
+
+def test_files_expired_fault_reads_like_an_expired_link(api: Api):
+    url = api.result_link()
+    api.server.faults.script(["expired"], endpoint="files")
+
+    assert "expired" in storage_error(requests.get(url, timeout=TIMEOUT), 403)["Message"]
+
+
+def test_files_429_fault_carries_retry_after(api: Api):
+    api.server.retry_after = 2
+    url = api.result_link()
+    api.server.faults.script(["429"], endpoint="files")
+
+    assert requests.get(url, timeout=TIMEOUT).headers["Retry-After"] == "2"
+
+
+def test_files_html502_answers_a_proxy_page(api: Api):
+    url = api.result_link()
+    api.server.faults.script(["html502"], endpoint="files")
+
+    response = requests.get(url, timeout=TIMEOUT)
+
+    assert response.status_code == 502
+    assert response.headers["content-type"].startswith("text/html")
+
+
+def test_files_slow_fault_delays_the_download(api: Api):
+    url = api.result_link()
+    api.server.faults.script(["slow:1"], endpoint="files")
+
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        requests.get(url, timeout=(TIMEOUT, 0.3))
+
+
 def test_files_endpoint_drop(api: Api):
     url = api.generate(size="16x16", response_format="url").json()["data"][0]["url"]
     api.server.faults.script(["drop"], endpoint="files")
@@ -217,6 +287,10 @@ def test_files_endpoint_not_image(api: Api):
         ("invalid_base64", "files"),
         ("truncated", "generations"),
         ("slow:x", "models"),
+        ("expired", "generations"),
+        ("400", "files"),
+        ("422", "files"),
+        ("not_image", "models"),
     ],
 )
 def test_unknown_fault_kinds_are_rejected_when_scripted(kind, endpoint):
