@@ -54,6 +54,7 @@ class AzerionAPIError(AzerionError):
         code: str | None = None,
         param: str | None = None,
         request_id: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         self.status_code = status_code  # type: ignore[assignment]  # AirflowException types it HTTPStatus
         self.message = message
@@ -61,6 +62,8 @@ class AzerionAPIError(AzerionError):
         self.code = code
         self.param = param
         self.request_id = request_id
+        #: The server's advised wait in seconds (``Retry-After``), if it sent one.
+        self.retry_after = retry_after
         super().__init__(self._describe())
 
     def _describe(self) -> str:
@@ -89,13 +92,10 @@ class AzerionAPIError(AzerionError):
                     "code": self.code,
                     "param": self.param,
                     "request_id": self.request_id,
-                    **self._extra_state(),
+                    "retry_after": self.retry_after,
                 },
             ),
         )
-
-    def _extra_state(self) -> dict:
-        return {}
 
 
 def _rebuild_api_error(cls, status_code, message, kwargs):
@@ -115,36 +115,47 @@ class AzerionAuthenticationError(AzerionAPIError, AirflowFailException):
 
 
 class AzerionBadRequestError(AzerionAPIError, AirflowFailException):
-    """400, 404 or 422: the request itself is wrong (unknown model, bad parameter...)."""
+    """A 4xx other than 401, 403, 408, 409 and 429: the request itself is wrong or cannot be served.
+
+    400, 404 (e.g. unknown model) and 422 are the documented ones; any other 4xx (402, 405, 413,
+    415...) is final too: the same request would fail the same way.
+    """
 
     retryable = False
 
     def hint(self) -> str:
+        if self.status_code == 402:
+            return "The account may be out of prepaid credits; top them up in the Azerion console"
+        if self.status_code == 413:
+            return "The request is too large for the API; shorten the prompt or send fewer reference images"
         return "Fix the request parameters; retrying the same request will fail the same way"
 
 
 class AzerionRateLimitError(AzerionAPIError):
     """429: too many requests. ``retry_after`` is the server's advised wait in seconds, if any."""
 
-    def __init__(self, status_code: int, message: str, *, retry_after: float | None = None, **kwargs) -> None:
-        self.retry_after = retry_after
-        super().__init__(status_code, message, **kwargs)
-
     def hint(self) -> str:
-        wait = f" (server asked to wait {self.retry_after:g} s)" if self.retry_after is not None else ""
+        if self.retry_after is not None:
+            return (
+                f"The server asked to wait {self.retry_after:g} s; the hook stops at once when that is "
+                "longer than max_retry_wait, and AzerionRetryPolicy retries the task after that wait. "
+                "Lower max_active_requests or put the tasks in an Airflow pool"
+            )
         return (
-            f"Rate limit still exceeded after the hook's retries{wait}; lower max_active_requests "
+            "Rate limit still exceeded after the hook's retries; lower max_active_requests "
             "or put the tasks in an Airflow pool"
         )
 
-    def _extra_state(self) -> dict:
-        return {"retry_after": self.retry_after}
-
 
 class AzerionServerError(AzerionAPIError):
-    """5xx: the API failed on its side. Task retries may succeed later."""
+    """5xx, 408 or 409: the API failed on its side or was busy. Task retries may succeed later."""
 
     def hint(self) -> str:
+        if self.retry_after is not None:
+            return (
+                f"The Azerion API failed on its side and asked to wait {self.retry_after:g} s; "
+                "task retries may succeed later"
+            )
         return "The Azerion API failed on its side after the hook's retries; task retries may succeed later"
 
 
@@ -173,20 +184,53 @@ class AzerionResponseError(AzerionError):
     """The API answered 200 but the body is unusable (truncated JSON, no images, bad image data)."""
 
 
+class AzerionDownloadError(AzerionError):
+    """A result link (``response_format="url"``) could not be fetched.
+
+    Result links are signed object-storage URLs on another host that expire (about a day): a 403
+    there means an expired or altered link, not a wrong API key. The image was generated, but its
+    link is gone; a task retry generates it again, so this error leaves the task's retries working.
+
+    :param message: what happened, naming the host and never the link's query string.
+    :param host: the host the link points to.
+    :param status_code: the HTTP status the host answered, if it answered.
+    """
+
+    def __init__(self, message: str, *, host: str = "", status_code: int | None = None) -> None:
+        self.message = message
+        self.host = host
+        self.status_code = status_code  # type: ignore[assignment]
+        super().__init__(message)
+
+    def __reduce__(self):
+        return (_rebuild_download_error, (type(self), self.message, self.host, self.status_code))
+
+
+def _rebuild_download_error(cls, message, host, status_code):
+    return cls(message, host=host, status_code=status_code)
+
+
+class AzerionCancelledError(AzerionConnectionError):
+    """The call was stopped because its task was killed or timed out (``on_kill``)."""
+
+
 ERROR_CLASS_BY_STATUS: dict[int, type[AzerionAPIError]] = {
-    400: AzerionBadRequestError,
     401: AzerionAuthenticationError,
     403: AzerionAuthenticationError,
-    404: AzerionBadRequestError,
-    422: AzerionBadRequestError,
     429: AzerionRateLimitError,
 }
 
 
 def error_class_for_status(status_code: int) -> type[AzerionAPIError]:
-    """Pick the exception class for an HTTP error status."""
+    """Pick the exception class for an HTTP error status of the API itself.
+
+    401/403 are the key's fault, 429 a rate limit; 408, 409 and 5xx are the server's (retryable);
+    every other 4xx is a request no retry can fix.
+    """
     if status_code in ERROR_CLASS_BY_STATUS:
         return ERROR_CLASS_BY_STATUS[status_code]
-    if status_code >= 500:
+    if status_code >= 500 or status_code in (408, 409):
         return AzerionServerError
+    if 400 <= status_code < 500:
+        return AzerionBadRequestError
     return AzerionAPIError

@@ -1,6 +1,7 @@
 """Provider metadata Airflow reads through the ``apache_airflow_provider`` entry point.
 
-Connection form fields are declared here as data (``conn-fields``, ``ui-field-behaviour``), which
+Connection form fields are declared as data (``conn-fields``, built from
+:data:`~airflow_provider_azerion.settings.CONNECTION_SETTINGS`, and ``ui-field-behaviour``), which
 Airflow 3.2+ reads without importing the hook.
 """
 
@@ -10,14 +11,7 @@ from typing import Any
 
 from airflow_provider_azerion import __version__
 from airflow_provider_azerion.constants import DEFAULT_BASE_URL
-
-
-def _number_field(label: str, description: str, default: float | int, kind: str = "number") -> dict[str, Any]:
-    return {
-        "label": label,
-        "description": description,
-        "schema": {"type": [kind, "null"], "default": default},
-    }
+from airflow_provider_azerion.settings import CONNECTION_SETTINGS
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -46,6 +40,14 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_provider_azerion.operators.image_generation"],
             }
         ],
+        # Read only with [core] lazy_discover_providers = False; the "airflow.plugins" entry point
+        # in pyproject.toml is what loads the plugin under the default lazy discovery.
+        "plugins": [
+            {
+                "name": "azerion_images",
+                "plugin-class": "airflow_provider_azerion.plugins.images.AzerionImagesPlugin",
+            }
+        ],
         "connection-types": [
             {
                 "connection-type": "azerion",
@@ -59,48 +61,7 @@ def get_provider_info() -> dict[str, Any]:
                         "password": "API key from the Azerion console",
                     },
                 },
-                "conn-fields": {
-                    "connect_timeout": _number_field(
-                        "Connect timeout (s)", "Seconds to wait for a connection to the API.", 10
-                    ),
-                    "read_timeout": _number_field(
-                        "Read timeout (s)", "Seconds to wait for a response; generations can be slow.", 300
-                    ),
-                    "max_attempts": _number_field(
-                        "Max attempts",
-                        "Requests sent at most per API call, first one included.",
-                        5,
-                        "integer",
-                    ),
-                    "backoff_factor": _number_field(
-                        "Backoff factor (s)", "Base of the exponential backoff between attempts.", 1.0
-                    ),
-                    "max_retry_wait": _number_field(
-                        "Max retry wait (s)",
-                        "Cap on any single wait between attempts, Retry-After included.",
-                        60,
-                    ),
-                    "retry_on_timeout": {
-                        "label": "Resend generations after a lost response",
-                        "description": (
-                            "Retry a generation whose response was lost after sending (read timeout, "
-                            "dropped connection). It may already have been generated and billed."
-                        ),
-                        "schema": {"type": ["boolean", "null"], "default": False},
-                    },
-                    "max_download_bytes": _number_field(
-                        "Max download size (bytes)",
-                        "Refuse result images larger than this.",
-                        134217728,
-                        "integer",
-                    ),
-                    "pool_maxsize": _number_field(
-                        "HTTP pool size",
-                        "Connections kept open per host; at least the task's concurrency.",
-                        32,
-                        "integer",
-                    ),
-                },
+                "conn-fields": {setting.name: setting.conn_field() for setting in CONNECTION_SETTINGS},
             }
         ],
     }

@@ -1,16 +1,32 @@
-"""Typed, immutable views of Azerion API responses.
+"""Typed, immutable requests to and responses from the Azerion API.
 
-The hook turns JSON bodies into these once, so the rest of the provider never digs through
-nested dicts. Image payloads are kept out of ``repr`` so they can never end up in a log line.
+:class:`ImageGenerationRequest` is the one place the rules of a generation request live: the hook
+sends it, the operator validates its arguments with it before anything is sent, and the resume
+key of stored images is its :meth:`~ImageGenerationRequest.api_params`. Responses are parsed once
+into :class:`ImageGenerationResponse`, next to their types, so the rest of the provider never digs
+through nested dicts. Image payloads are kept out of ``repr`` so they never end up in a log line.
+
+Light on purpose (no Airflow, no ``requests``): the operator imports it while validating.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
+
+from airflow_provider_azerion.constants import MAX_PROMPT_LENGTH, RESPONSE_FORMATS
+from airflow_provider_azerion.exceptions import AzerionResponseError, AzerionValidationError
 
 if TYPE_CHECKING:
     from pendulum import DateTime
+
+#: Request keys with their own argument; setting them among the extra parameters is a mistake.
+RESERVED_PARAMS = ("prompt", "model", "response_format", "style")
+#: ``n`` as OpenAI-compatible image APIs take it (inferred for Azerion: see docs/API.md).
+MAX_N = 10
 
 
 def _int(value: Any) -> int:
@@ -21,14 +37,114 @@ def _int(value: Any) -> int:
 
 
 @dataclass(frozen=True)
+class ImageGenerationRequest:
+    """Everything of a ``POST /images/generations`` body except the prompt, validated once.
+
+    Build it with :meth:`of`; an invalid argument raises at once, before anything is sent.
+
+    :param model: model id, e.g. ``stable-image-core-1.1``.
+    :param response_format: ``b64_json`` (inline) or ``url`` (a result link to download).
+    :param style: e.g. ``vivid``; not sent when ``None``.
+    :param params: further API parameters sent as they are (``size``, ``n``, ``seed``...),
+        ``None`` values dropped, as a read-only mapping of JSON values.
+    """
+
+    model: str
+    response_format: str = "b64_json"
+    style: str | None = None
+    params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    @classmethod
+    def of(
+        cls, model: Any, response_format: Any = "b64_json", style: Any = None, **params: Any
+    ) -> ImageGenerationRequest:
+        """Validate the arguments and build the request.
+
+        :raises AzerionValidationError: naming the argument and the rule it breaks.
+        """
+        if not isinstance(model, str) or not model.strip():
+            raise AzerionValidationError("model must be a non-empty str, e.g. 'stable-image-core-1.1'")
+        if response_format not in RESPONSE_FORMATS:
+            raise AzerionValidationError(
+                f"response_format must be one of {RESPONSE_FORMATS}, got {response_format!r}"
+            )
+        if style is not None and not isinstance(style, str):
+            raise AzerionValidationError(f"style must be a str or None, got {type(style).__name__}")
+        for key in RESERVED_PARAMS:
+            if key in params:
+                raise AzerionValidationError(
+                    f"extra parameters must not set {key!r}; use the {key} argument instead"
+                )
+        kept = {key: value for key, value in params.items() if value is not None}
+        n = kept.get("n")
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_N):
+            raise AzerionValidationError(f"n must be an int from 1 to {MAX_N}, got {n!r}")
+        try:
+            frozen = json.loads(json.dumps(kept))
+        except (TypeError, ValueError) as err:
+            raise AzerionValidationError(f"extra API parameters must be JSON-serialisable: {err}") from None
+        return cls(model=model, response_format=response_format, style=style, params=MappingProxyType(frozen))
+
+    @staticmethod
+    def check_prompt(prompt: Any) -> str:
+        """Return ``prompt`` if the API would accept it.
+
+        :raises AzerionValidationError: for a non-str, empty or too long prompt.
+        """
+        if not isinstance(prompt, str):
+            raise AzerionValidationError(f"prompt must be a str, got {type(prompt).__name__}")
+        if not prompt.strip():
+            raise AzerionValidationError("prompt is empty; describe the image to generate")
+        if len(prompt) > MAX_PROMPT_LENGTH:
+            raise AzerionValidationError(
+                f"prompt is {len(prompt)} characters; the Azerion API accepts at most {MAX_PROMPT_LENGTH}"
+            )
+        return prompt
+
+    def api_params(self) -> dict[str, Any]:
+        """What is sent besides the prompt, as sent: recorded in sidecars, compared on resume."""
+        params: dict[str, Any] = {"model": self.model, "response_format": self.response_format}
+        if self.style is not None:
+            params["style"] = self.style
+        params.update(json.loads(json.dumps(dict(self.params))))
+        return params
+
+    def body(self, prompt: str) -> dict[str, Any]:
+        """The JSON body for ``prompt`` (checked)."""
+        return {"prompt": self.check_prompt(prompt), **self.api_params()}
+
+    @property
+    def max_images_per_prompt(self) -> int:
+        """How many images one prompt may return at most: ``n``, or seedream's ``max_images``."""
+        n = self.params.get("n")
+        if isinstance(n, int) and not isinstance(n, bool):
+            return n
+        if self.params.get("sequential_image_generation") == "auto":
+            options = self.params.get("sequential_image_generation_options")
+            wanted = options.get("max_images") if isinstance(options, Mapping) else None
+            # Without max_images the model picks how many (inferred bound: Volcengine allows 15).
+            return wanted if isinstance(wanted, int) and not isinstance(wanted, bool) else 15
+        return 1
+
+
+@dataclass(frozen=True)
 class Usage:
-    """Token accounting of one request (Azerion currently reports zeros)."""
+    """Accounting of one request: the totals logs need, and the object exactly as the API sent it.
+
+    Models report different fields (Azerion's example: ``input_tokens``, ``input_tokens_details``,
+    ``output_tokens``, ``total_tokens``; seedream also ``generated_images``); missing ones count 0.
+
+    :param raw: the ``usage`` object as received (``None`` when the response had none); kept
+        verbatim in sidecars.
+    """
 
     input_tokens: int = 0
     output_tokens: int = 0
     total_tokens: int = 0
     image_tokens: int = 0
     text_tokens: int = 0
+    generated_images: int = 0
+    raw: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def from_api(cls, data: Any) -> Usage:
@@ -43,6 +159,8 @@ class Usage:
             total_tokens=_int(data.get("total_tokens")),
             image_tokens=_int(details.get("image_tokens")),
             text_tokens=_int(details.get("text_tokens")),
+            generated_images=_int(data.get("generated_images")),
+            raw=data,
         )
 
     def __add__(self, other: Usage) -> Usage:
@@ -52,16 +170,12 @@ class Usage:
             total_tokens=self.total_tokens + other.total_tokens,
             image_tokens=self.image_tokens + other.image_tokens,
             text_tokens=self.text_tokens + other.text_tokens,
+            generated_images=self.generated_images + other.generated_images,
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain dict in the API's own shape, for sidecars and XCom."""
-        return {
-            "input_tokens": self.input_tokens,
-            "input_tokens_details": {"image_tokens": self.image_tokens, "text_tokens": self.text_tokens},
-            "output_tokens": self.output_tokens,
-            "total_tokens": self.total_tokens,
-        }
+    def to_dict(self) -> dict[str, Any] | None:
+        """The object as the API sent it (a copy), or ``None`` when it sent none."""
+        return json.loads(json.dumps(dict(self.raw))) if self.raw is not None else None
 
 
 @dataclass(frozen=True)
@@ -86,3 +200,48 @@ class ImageGenerationResponse:
     images: tuple[GeneratedImage, ...]
     usage: Usage = field(default_factory=Usage)
     request_id: str | None = None
+
+    @classmethod
+    def from_api(cls, body: Any, request_id: str | None = None) -> ImageGenerationResponse:
+        """Parse a response body.
+
+        :raises AzerionResponseError: when it holds no usable image.
+        """
+        import pendulum
+
+        where = f"[request id {request_id or 'unknown'}]"
+        if not isinstance(body, dict):
+            raise AzerionResponseError(
+                f"Azerion API returned a generation response that is not a JSON object {where}"
+            )
+        data = body.get("data")
+        if not isinstance(data, list) or not data:
+            raise AzerionResponseError(
+                f"Azerion API returned no images (empty 'data') {where}. "
+                "The prompt may have been filtered; the task's retries may succeed."
+            )
+        images = []
+        for item in data:
+            item = item if isinstance(item, dict) else {}
+            b64, url = item.get("b64_json"), item.get("url")
+            if not isinstance(b64, str) and not isinstance(url, str):
+                raise AzerionResponseError(
+                    f"Azerion API returned an image entry with neither b64_json nor url {where}"
+                )
+            revised = item.get("revised_prompt") or body.get("revised_prompt")
+            images.append(
+                GeneratedImage(
+                    b64_json=b64 if isinstance(b64, str) else None,
+                    url=url if isinstance(url, str) and not isinstance(b64, str) else None,
+                    revised_prompt=revised if isinstance(revised, str) else None,
+                )
+            )
+        created = body.get("created")
+        when = (
+            pendulum.from_timestamp(created)
+            if isinstance(created, (int, float)) and not isinstance(created, bool)
+            else pendulum.now("UTC")
+        )
+        return cls(
+            created=when, images=tuple(images), usage=Usage.from_api(body.get("usage")), request_id=request_id
+        )

@@ -44,8 +44,10 @@ class AzerionRetryPolicy(RetryPolicy):
     """Retry policy for tasks that call the Azerion API.
 
     - authentication, bad-request, validation and configuration errors: fail now;
-    - rate-limit errors: retry after the server's ``Retry-After`` (or ``rate_limit_delay``),
-      capped by ``max_rate_limit_delay``;
+    - rate-limit errors, and any retryable error whose response carried ``Retry-After``: retry
+      after the server's advised wait (or ``rate_limit_delay``), capped by
+      ``max_rate_limit_delay``. The hook ends a call at once when the server asks for longer than
+      its ``max_retry_wait``, so long waits happen here, between tries, not inside one;
     - anything else: the task's standard ``retries`` / ``retry_delay`` behaviour.
 
     Like every retry policy it cannot grant more tries than the task's ``retries``.
@@ -75,15 +77,14 @@ class AzerionRetryPolicy(RetryPolicy):
             return RetryDecision.default()
         if not error.retryable:
             return RetryDecision.fail(reason=f"{type(error).__name__} cannot succeed on retry")
-        if isinstance(error, AzerionRateLimitError):
-            wait = (
-                timedelta(seconds=error.retry_after)
-                if error.retry_after is not None
-                else self.rate_limit_delay
-            )
+        advised = getattr(error, "retry_after", None)
+        if isinstance(error, AzerionRateLimitError) or advised is not None:
+            # A rate limit, or a server that said how long to wait (Retry-After on a 503...).
+            wait = timedelta(seconds=advised) if advised is not None else self.rate_limit_delay
             wait = min(wait, self.max_rate_limit_delay)
+            what = "rate limit" if isinstance(error, AzerionRateLimitError) else "server asked to wait"
             return RetryDecision.retry(
-                delay=wait, reason=f"Azerion rate limit; retrying in {wait.total_seconds():g} s"
+                delay=wait, reason=f"Azerion {what}; retrying in {wait.total_seconds():g} s"
             )
         return RetryDecision.default()
 

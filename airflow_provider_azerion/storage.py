@@ -8,7 +8,8 @@ Everything goes through Airflow's :class:`~airflow.sdk.ObjectStoragePath`, so ``
   SFTP, network file systems) the bytes go to a hidden temporary name in the same folder first and
   are then renamed onto the final name, which replaces it in one step.
 - **One listing per folder.** :func:`list_files` reads a folder once; callers decide from that
-  snapshot what is complete instead of probing file by file.
+  snapshot what is complete instead of probing file by file, and :func:`read_files` fetches the
+  few files they must read concurrently (bounded), at the store's pace rather than one by one.
 
 This module is imported lazily (inside ``execute``), never by a DAG file's import.
 """
@@ -33,6 +34,9 @@ ATOMIC_PUT_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "abfs", "abfss", "az
 LOCAL_PROTOCOLS = frozenset({"file", "local"})
 #: Suffix of the hidden temporary files written before a rename.
 TEMP_SUFFIX = ".partial"
+#: Reads in flight at once in :func:`read_files`: enough to hide an object store's latency
+#: (20-50 ms a request), few enough not to trip its request-rate limits or exhaust sockets.
+READ_CONCURRENCY = 16
 
 _UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9._=-]")
 
@@ -66,7 +70,8 @@ def resolve_output_root(output_path: Any, conn_id: str | None = None) -> ObjectS
     from airflow.sdk.io.fs import has_fs
 
     if isinstance(output_path, ObjectStoragePath):
-        raw = str(output_path)
+        # Its plain URI: str() would embed the connection id ("file://my_fs@/data").
+        raw = storage_uri(output_path) if output_path.protocol else str(output_path)
     elif isinstance(output_path, str) and output_path.strip():
         raw = output_path.strip()
     else:
@@ -113,6 +118,15 @@ def storage_uri(path: ObjectStoragePath) -> str:
     return f"{path.protocol or 'file'}://{path.path}"
 
 
+def child_uri(folder_uri: str, name: str) -> str:
+    """The URI of file ``name`` inside the folder whose plain URI is ``folder_uri``.
+
+    String work only: building an :class:`ObjectStoragePath` per file costs 0.1-0.2 ms, which
+    adds up to seconds for a task of ten thousand images.
+    """
+    return f"{folder_uri.rstrip('/')}/{name}"
+
+
 def is_temp_name(name: str) -> bool:
     """Whether ``name`` is a temporary file left by :func:`write_atomic`."""
     return name.startswith(".") and name.endswith(TEMP_SUFFIX)
@@ -134,6 +148,46 @@ def list_files(folder: ObjectStoragePath) -> dict[str, int]:
         name = str(entry["name"]).rstrip("/").rsplit("/", 1)[-1]
         files[name] = int(entry.get("size") or 0)
     return files
+
+
+def read_files(
+    folder: ObjectStoragePath, names: list[str], concurrency: int = READ_CONCURRENCY
+) -> dict[str, bytes]:
+    """Read files directly inside ``folder``, up to ``concurrency`` at a time.
+
+    A missing file is left out of the result (another writer may have removed it since the
+    listing). Any other error is raised: a caller deciding what to pay for again must not take a
+    file it could not read for a file that is not there.
+
+    :param folder: the folder holding them.
+    :param names: bare file names inside ``folder``.
+    :param concurrency: reads in flight at once (threads); 1 reads one after the other.
+    :return: file name to contents, for the files that exist.
+    :raises OSError: naming the file that could not be read and what to check.
+    """
+    fs, base = folder.fs, folder.path.rstrip("/")
+
+    def read(name: str) -> tuple[str, bytes | None]:
+        try:
+            return name, fs.cat_file(f"{base}/{name}")
+        except FileNotFoundError:
+            return name, None
+        except Exception as err:
+            raise OSError(
+                f"could not read {name} in {storage_uri(folder)}: {type(err).__name__}: {err}. "
+                "Check the output store and its connection (output_conn_id), then retry"
+            ) from err
+
+    if concurrency <= 1 or len(names) <= 1:
+        pairs = [read(name) for name in names]
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(
+            max_workers=min(concurrency, len(names)), thread_name_prefix="azerion-read"
+        ) as pool:
+            pairs = list(pool.map(read, names))
+    return {name: data for name, data in pairs if data is not None}
 
 
 def write_atomic(path: ObjectStoragePath, data: bytes) -> None:
@@ -201,3 +255,208 @@ def remove_files(folder: ObjectStoragePath, names: list[str]) -> None:
     for name in names:
         with suppress(FileNotFoundError):
             fs.rm_file((folder / name).path)
+
+
+class CommitError(OSError):
+    """A group of files submitted to :class:`LocalCommitter` could not be committed.
+
+    :param label: the label of the group that failed (the operator's prompt index).
+    :param error: the underlying error; also ``__cause__``.
+    """
+
+    def __init__(self, message: str, label: Any, error: BaseException) -> None:
+        super().__init__(message)
+        self.label = label
+        self.error = error
+        self.__cause__ = error
+
+
+class LocalCommitter:
+    """Makes local writes durable off the caller's thread: fsync, then rename, in submission order.
+
+    :func:`write_atomic` on a local disk costs an ``fsync`` per file in the caller's thread,
+    which dominates a fast generation loop. Here the caller writes each file to a hidden temporary
+    name (no ``fsync``) and submits the group with :meth:`submit`; a background thread then
+    ``fsync``-s every pending temporary file, renames them onto their final names in the order
+    submitted (a prompt's images before its sidecars), removes the group's stale files, and
+    ``fsync``-s the folder. The guarantee is the one :func:`write_atomic` gives: a final name only
+    ever holds a complete file that reached the disk. Groups pending together share one pass, so
+    one journal commit covers many files (group commit).
+
+    A process that dies before a group is committed leaves only hidden temporary files, which the
+    next try removes (:meth:`OutputFolder.scan`) before generating those prompts again.
+
+    :param folder: the local folder the files live in.
+    :param max_pending: groups queued at most; :meth:`submit` waits beyond that.
+    :param linger: seconds a commit waits for more groups to join it (unless flushed), so that
+        a fast stream of small files costs a few disk flushes a second rather than one per file.
+    """
+
+    def __init__(self, folder: str, max_pending: int = 256, linger: float = 0.05) -> None:
+        import collections
+        import threading
+
+        self.folder = folder
+        self.max_pending = max_pending
+        self.linger = linger
+        self._flushing = 0
+        self._cond = threading.Condition()
+        self._pending: collections.deque[tuple[list[tuple[str, str]], list[str], Any]] = collections.deque()
+        self._working = False
+        self._closed = False
+        self._error: BaseException | None = None
+        self._error_label: Any = None
+        self._thread: threading.Thread | None = None
+
+    def submit(
+        self, moves: list[tuple[str, str]], remove: list[str] | tuple[str, ...] = (), label: Any = None
+    ) -> None:
+        """Queue one group: ``(temporary path, final path)`` pairs, renamed in this order.
+
+        :param moves: the group's files, already written to their temporary paths.
+        :param remove: paths to delete once the group is renamed (stale files it replaces).
+        :param label: names the group in a :class:`CommitError` (the operator's prompt index).
+        :raises CommitError: the first error of an earlier commit (nothing more is accepted then;
+            this group's temporary files are removed).
+        """
+        import threading
+
+        with self._cond:
+            while len(self._pending) >= self.max_pending and self._error is None:
+                self._cond.wait()
+            if self._error is not None:
+                self._discard(moves)
+                raise self._failure()
+            self._pending.append((moves, list(remove), label))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="azerion-commit", daemon=True)
+                self._thread.start()
+            self._cond.notify_all()
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every submitted group is committed.
+
+        :param timeout: seconds to wait at most; ``None`` waits as long as it takes.
+        :return: ``True`` when all were committed, ``False`` when the timeout passed first.
+        :raises CommitError: when a commit failed (its files were removed, never published).
+        """
+        import time
+
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            self._flushing += 1
+            self._cond.notify_all()
+            try:
+                while (self._pending or self._working) and self._error is None:
+                    left = None if deadline is None else deadline - time.monotonic()
+                    if left is not None and left <= 0:
+                        return False
+                    self._cond.wait(left)
+            finally:
+                self._flushing -= 1
+            if self._error is not None:
+                raise self._failure()
+        return True
+
+    def _failure(self) -> CommitError:
+        error = self._error
+        assert error is not None
+        return CommitError(f"writing into {self.folder} failed: {error}", self._error_label, error)
+
+    def close(self) -> None:
+        """Stop the background thread once it is idle (pending groups are committed first)."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def _run(self) -> None:
+        import time
+
+        while True:
+            with self._cond:
+                while not self._pending and not self._closed:
+                    self._cond.wait()
+                if not self._pending:
+                    return
+                until = time.monotonic() + self.linger
+                while (
+                    len(self._pending) < self.max_pending // 2
+                    and not (self._flushing or self._closed)
+                    and (left := until - time.monotonic()) > 0
+                ):
+                    self._cond.wait(left)  # let more groups join this commit
+                batch = list(self._pending)
+                self._pending.clear()
+                self._working = True
+                self._cond.notify_all()
+            try:
+                self._commit(batch)
+            except _GroupFailed as failed:
+                for moves, _, _ in batch:
+                    self._discard(moves)  # groups renamed before the failure have no temp left
+                with self._cond:
+                    if self._error is None:
+                        self._error, self._error_label = failed.error, failed.label
+            finally:
+                with self._cond:
+                    self._working = False
+                    self._cond.notify_all()
+
+    def _commit(self, batch: list[tuple[list[tuple[str, str]], list[str], Any]]) -> None:
+        for moves, _, label in batch:
+            try:
+                for temp, _final in moves:
+                    _fsync_path(temp)  # after the first, cheap: one journal commit carries the rest
+            except BaseException as err:
+                raise _GroupFailed(label, err) from err
+        for moves, remove, label in batch:
+            try:
+                for temp, final in moves:
+                    os.replace(temp, final)
+                for path in remove:
+                    with suppress(FileNotFoundError):
+                        os.remove(path)
+            except BaseException as err:
+                raise _GroupFailed(label, err) from err
+        try:
+            _fsync_path(self.folder)  # the renames themselves
+        except BaseException as err:
+            raise _GroupFailed(batch[-1][2], err) from err
+
+    @staticmethod
+    def _discard(moves: list[tuple[str, str]]) -> None:
+        # A group renamed before the failure has no temporary file left: nothing to remove.
+        for temp, _ in moves:
+            with suppress(OSError):
+                os.remove(temp)
+
+
+class _GroupFailed(Exception):
+    def __init__(self, label: Any, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.label = label
+        self.error = error
+
+
+def _fsync_path(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_local_temp(folder: str, name: str, data: bytes) -> str:
+    """Write ``data`` to a new hidden temporary file for ``name`` in ``folder`` (no ``fsync``).
+
+    :return: the temporary file's path, for :meth:`LocalCommitter.submit`.
+    """
+    temp = f"{folder}/.{name}.{uuid.uuid4().hex}{TEMP_SUFFIX}"
+    try:
+        with open(temp, "wb") as out:
+            out.write(data)
+    except BaseException:
+        with suppress(OSError):
+            os.remove(temp)
+        raise
+    return temp

@@ -12,6 +12,7 @@ Name    Module                      Measures                                    
 ``p3``  :mod:`benchmarks.memory`       peak RSS growth for one 16 MiB image vs its size    <= 3x
 ``p4``  :mod:`benchmarks.parse_cost`   import cost of the operator module for a DAG file   <= 30 ms
 ``p5``  :mod:`benchmarks.retries`      requests sent per image with 20 % injected 503s     <= 1.35
+``p6``  :mod:`benchmarks.resume`       resume of 1 000 stored prompts on S3, +20 ms/request <= 5 s
 ======  ==========================  ==================================================  ==========
 
 The benchmarks talk to the local emulator over real HTTP on loopback; nothing is mocked.
@@ -36,4 +37,5 @@ BENCHMARKS: dict[str, Benchmark] = {
     "p3": Benchmark("benchmarks.memory", "memory: peak RSS growth vs image size"),
     "p4": Benchmark("benchmarks.parse_cost", "DAG-parse cost of the operator import"),
     "p5": Benchmark("benchmarks.retries", "retry efficiency: requests per image"),
+    "p6": Benchmark("benchmarks.resume", "resume of stored prompts on S3 at +20 ms a request"),
 }

@@ -58,7 +58,7 @@ def run(prompts: int = 64, concurrency: int = 16, latency: float = 0.2, rounds: 
             started = time.perf_counter()
             result = run_operator(operator, run_id=f"round{round_index}")
             elapsed = time.perf_counter() - started
-            assert len(result) == prompts, f"stored {len(result)} of {prompts} images"
+            assert result["count"] == prompts, f"stored {result['count']} of {prompts} images"
             if round_index >= 0:
                 times.append(elapsed)
 

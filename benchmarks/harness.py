@@ -137,14 +137,19 @@ def emulator_process(api_key: str, *, start_timeout: float = 60.0, **knobs: Any)
                 raise RuntimeError(f"The emulator did not start within {start_timeout:g} s:\n{tail}")
             yield base_url
         finally:
-            proc.terminate()  # the CLI stops cleanly on SIGTERM
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
-            if proc.stdout is not None:
-                proc.stdout.close()
+            terminate(proc)  # the CLI stops cleanly on SIGTERM
+
+
+def terminate(proc: subprocess.Popen) -> None:
+    """Stop a server process: SIGTERM, then SIGKILL after 10 s; close its output pipe."""
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+    if proc.stdout is not None:
+        proc.stdout.close()
 
 
 def _listening_url(proc: subprocess.Popen[str], timeout: float) -> str | None:
@@ -188,7 +193,7 @@ def connection_env(base_url: str, api_key: str, **extra: Any) -> dict[str, str]:
     return {f"AIRFLOW_CONN_{BENCH_CONN_ID.upper()}": value}
 
 
-def run_operator(operator: ImageGenerationOperator, run_id: str) -> list[dict[str, Any]]:
+def run_operator(operator: ImageGenerationOperator, run_id: str) -> dict[str, Any]:
     """Call ``operator.execute()`` with the smallest context it reads: the task instance's identity.
 
     Not ``dag.test()``: a DAG run adds fixed costs (parsing and serialising the DAG, metadata-DB
@@ -196,6 +201,7 @@ def run_operator(operator: ImageGenerationOperator, run_id: str) -> list[dict[st
     operator's own cost in the comparison.
 
     :param run_id: makes the output folder distinct, so no run skips another's stored images.
+    :return: the operator's XCom (``count``, ``manifest_uri``, ``images`` while they fit...).
     """
     ti = SimpleNamespace(
         dag_id="benchmarks", run_id=run_id, task_id=operator.task_id, map_index=-1, try_number=1

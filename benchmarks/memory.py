@@ -115,7 +115,7 @@ def _measure(size: str, output: str, mode: str) -> dict[str, Any]:
 
     from airflow_provider_azerion.operators.image_generation import ImageGenerationOperator
 
-    def generate(run_id: str, image_size: str) -> list[dict[str, Any]]:
+    def generate(run_id: str, image_size: str) -> dict[str, Any]:
         operator = ImageGenerationOperator(
             task_id="generate",
             prompt="a field of noise",
@@ -144,7 +144,12 @@ def _measure(size: str, output: str, mode: str) -> dict[str, Any]:
         result = generate("measured", size)
         growth = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - baseline
         method = "ru_maxrss (upper bound)"
-    return {"image_bytes": result[0]["bytes"], "growth": growth, "baseline": baseline, "method": method}
+    return {
+        "image_bytes": result["images"][0]["bytes"],
+        "growth": growth,
+        "baseline": baseline,
+        "method": method,
+    }
 
 
 def _reset_peak_rss() -> bool:

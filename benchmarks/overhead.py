@@ -123,7 +123,7 @@ def _operator(folder: Path, texts: list[str], conn_id: str, *, fsync: bool = Tru
         started = time.perf_counter()
         result = run_operator(operator, run_id=folder.name)
         elapsed = time.perf_counter() - started
-    assert len(result) == len(texts), f"operator stored {len(result)} of {len(texts)} images"
+    assert result["count"] == len(texts), f"operator stored {result['count']} of {len(texts)} images"
     return elapsed
 
 

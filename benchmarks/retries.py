@@ -50,7 +50,7 @@ def run(images: int = 100, rate: float = 0.2, seed: int = 2024, concurrency: int
         result = run_operator(operator, run_id="retries")
         records = server.requests_to("/images/generations")
 
-    delivered = len(result)
+    delivered = result["count"]
     faults = sum(1 for record in records if record.fault == "503")
     assert delivered == images, f"stored {delivered} of {images} images"
     return BenchResult(

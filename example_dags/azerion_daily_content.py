@@ -12,7 +12,7 @@ What it shows:
 - task retries with exponential backoff, an alerting hook (``on_failure_callback``) and, on
   Airflow 3.3+, ``AzerionRetryPolicy`` so that errors no retry can fix do not wait for retries;
 - an Asset outlet: downstream DAGs can ``schedule=[DAILY_CONTENT]`` and read the image URIs
-  from the asset event's ``extra["uris"]``.
+  from the asset event's ``extra["uris"]`` (while they fit; ``extra["manifest_uri"]`` always).
 
 Images land in ``{azerion_output_base}/azerion_daily_content/{run_id}/generate/``, each with a
 JSON sidecar (prompt, parameters, usage, sha256).

@@ -5,9 +5,10 @@ What it shows:
 - an upstream ``@task`` builds the prompts from the run's params (edit them in the trigger form);
 - ``ImageGenerationOperator.partial(...).expand(prompt=...)`` makes one task instance per prompt,
   each retried, logged and resumable on its own, and spread over the executor's workers;
-- a downstream ``@task`` reads the mapped XCom (one list of image dicts per map index) and writes
-  ``manifest.jsonl`` next to the images with ``ObjectStoragePath``, so the same code works for
-  ``file://``, ``s3://`` or ``gs://`` outputs.
+- a downstream ``@task`` reads the mapped XCom (one result dict per map index; ``images_of`` gives
+  its images whatever the batch size) and writes one ``manifest.jsonl`` for the whole run next to
+  the task folders (each of which has its own) with ``ObjectStoragePath``, so the same code works
+  for ``file://``, ``s3://`` or ``gs://`` outputs.
 
 Output: ``{azerion_output_base}/azerion_mapped_prompts/{run_id}/generate-{map_index}/`` per prompt
 and ``{azerion_output_base}/azerion_mapped_prompts/{run_id}/manifest.jsonl``. The Variable
@@ -62,19 +63,22 @@ with DAG(
     def write_manifest(results) -> dict:
         """Write one JSON line per image to ``manifest.jsonl`` beside the mapped task folders.
 
-        :param results: the mapped XCom: for each map index, the list of image dicts it returned.
+        :param results: the mapped XCom: for each map index, the result dict it returned.
         :return: the manifest's URI and the number of images (small: it goes to XCom too).
         """
         import json
 
         from airflow.sdk import ObjectStoragePath
 
-        # A slice fetches every map index's list in one request, in map-index order (plain
-        # iteration would ask for one index at a time and probe one past the end).
+        from airflow_provider_azerion.outputs import images_of
+
+        # A slice fetches every map index's result in one request, in map-index order (plain
+        # iteration would ask for one index at a time and probe one past the end). images_of
+        # reads a task's manifest when its images did not fit in its XCom.
         lines = [
             json.dumps({"map_index": map_index, **image}, sort_keys=True)
-            for map_index, images in enumerate(results[:])
-            for image in images
+            for map_index, result in enumerate(results[:])
+            for image in images_of(result)
         ]
         if not lines:
             raise ValueError("the mapped generation produced no images; nothing to list")

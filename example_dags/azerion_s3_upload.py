@@ -60,18 +60,21 @@ with DAG(
     def write_manifest(results, params=None) -> dict:
         """Write one JSON line per image to ``manifest.jsonl`` next to the images in S3.
 
-        :param results: the mapped XCom: for each map index, the list of image dicts it returned.
+        :param results: the mapped XCom: for each map index, the result dict it returned.
         :return: the manifest's ``s3://`` URI and the number of images.
         """
         import json
 
         from airflow.sdk import ObjectStoragePath
 
-        # One request for every map index's list, in map-index order.
+        from airflow_provider_azerion.outputs import images_of
+
+        # One request for every map index's result, in map-index order; images_of reads a task's
+        # manifest (through the same connection) when its images did not fit in its XCom.
         lines = [
             json.dumps({"map_index": map_index, **image}, sort_keys=True)
-            for map_index, images in enumerate(results[:])
-            for image in images
+            for map_index, result in enumerate(results[:])
+            for image in images_of(result, conn_id=params["aws_conn_id"])
         ]
         if not lines:
             raise ValueError("the mapped generation produced no images; nothing to list")

@@ -83,6 +83,13 @@ def test_transient_and_foreign_errors_follow_the_tasks_own_retries(error):
 
 
 @needs_retry_policy
+def test_a_server_error_that_said_how_long_to_wait_retries_after_that_wait():
+    decision = _decide(AzerionServerError(503, "maintenance", retry_after=120))
+    assert decision.action == _action().RETRY
+    assert decision.retry_delay == timedelta(seconds=120)
+
+
+@needs_retry_policy
 def test_an_azerion_error_wrapped_by_another_exception_is_found():
     outer = RuntimeError("prompt 2 failed")
     outer.__cause__ = AzerionRateLimitError(429, "x", retry_after=3)

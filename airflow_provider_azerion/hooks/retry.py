@@ -1,31 +1,36 @@
-"""The hook's retry rules, in one place: which failures are retried, how long to wait, and the log line.
+"""The hook's retry rules, in one place: what is retried, how long to wait, and when to stop.
 
-Built on urllib3's ``Retry`` (mounted on the hook's ``requests`` adapter) rather than a loop of our own.
-Two rules differ from urllib3's defaults:
+One :class:`RetryRules` serves every call the hook makes (generations, model listings, result
+downloads) and one :class:`Attempts` budget counts every request of a call, whatever failed: a
+status, a dropped connection, or a body that broke off midway. So ``max_attempts`` is a hard bound
+on the requests one call sends (the loop that uses it is in :mod:`.transport`).
 
-- A request that may have reached the server (read timeout, connection dropped after sending) is
-  retried only for idempotent methods, or for POST when the user opted in with
-  ``retry_on_timeout``: a lost generation response may already have been billed.
-- The wait honours ``retry-after-ms`` and ``Retry-After`` (seconds or HTTP date) on every retryable
-  status, capped by ``max_retry_wait``; without them it is exponential backoff with jitter,
-  starting from the first retry (urllib3 would retry the first time immediately).
+The rules:
+
+- **Statuses**: 408, 409, 429 and 5xx are retried. Every other 4xx is final: the same request would
+  fail the same way (or, for 402 and 413, cost the same again).
+- **Lost responses**: a request that may have reached the server (read timeout, connection dropped
+  after sending, body broken off) is resent only when it is safe: a GET bills nothing; a POST only
+  with ``retry_on_timeout``, because a generation whose response was lost may have been billed.
+  A connection that failed before anything was sent is always safe to retry.
+- **Waits**: the server's ``retry-after-ms`` or ``Retry-After`` (seconds or HTTP date) when it sends
+  one; otherwise exponential backoff with "equal jitter" from the first retry. A server asking for
+  longer than ``max_retry_wait`` ends the call at once, carrying its advised wait, so that the
+  task's retry policy (``AzerionRetryPolicy``) can wait as asked instead of drawing another 429.
 """
 
 from __future__ import annotations
 
 import email.utils
-import logging
 import random
 import time
+from dataclasses import dataclass
 from typing import Any
 
-from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ProtocolError, ReadTimeoutError
-from urllib3.util.retry import Retry
-
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+#: Statuses worth the same request again.
+RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
+#: Methods whose requests may be resent even when they may have reached the server.
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-_default_log = logging.getLogger(__name__)
 
 
 def parse_retry_after(headers: Any, now: float | None = None) -> float | None:
@@ -55,118 +60,80 @@ def parse_retry_after(headers: Any, now: float | None = None) -> float | None:
     return max(email.utils.mktime_tz(parsed) - (time.time() if now is None else now), 0.0)
 
 
-class AzerionRetry(Retry):
-    """urllib3 ``Retry`` with Azerion's billing-aware rules, capped waits and an INFO line per retry.
+def is_retryable_status(status: int) -> bool:
+    """Whether the same request may succeed after an answer with ``status``."""
+    return status in RETRY_STATUSES or status >= 500
 
-    :param retry_on_timeout: also retry POSTs whose response was lost after sending.
-    :param max_retry_wait: upper bound, in seconds, of any single wait (Retry-After included).
-    :param logger: where to log each retry (the hook passes its own task logger).
+
+@dataclass(frozen=True)
+class RetryRules:
+    """How the hook retries, from the connection's settings.
+
+    :param max_attempts: requests per call at most, first one included.
+    :param backoff_factor: base, in seconds, of the exponential backoff.
+    :param max_retry_wait: longest single wait; a server asking for more ends the call.
+    :param retry_on_timeout: resend POSTs whose response was lost after sending.
     """
 
-    def __init__(
-        self,
-        *args: Any,
-        retry_on_timeout: bool = False,
-        max_retry_wait: float = 60.0,
-        logger: logging.Logger | None = None,
-        **kwargs: Any,
-    ) -> None:
-        self.retry_on_timeout = retry_on_timeout
-        self.max_retry_wait = max_retry_wait
-        self.logger = logger or _default_log
-        super().__init__(*args, **kwargs)
+    max_attempts: int = 5
+    backoff_factor: float = 1.0
+    max_retry_wait: float = 60.0
+    retry_on_timeout: bool = False
 
-    @classmethod
-    def build(
-        cls,
-        *,
-        max_attempts: int,
-        backoff_factor: float,
-        max_retry_wait: float,
-        retry_on_timeout: bool,
-        logger: logging.Logger | None = None,
-    ) -> AzerionRetry:
-        """The retry object the hook mounts: ``max_attempts`` requests in all, at most."""
-        retries = max(max_attempts - 1, 0)
-        return cls(
-            total=retries,
-            connect=retries,
-            read=retries,
-            status=retries,
-            other=0,
-            redirect=5,
-            allowed_methods=None,  # method rules live in increment(), per kind of failure
-            status_forcelist=RETRY_STATUSES,
-            backoff_factor=backoff_factor,
-            backoff_max=max_retry_wait,
-            raise_on_status=False,  # hand the last response back so its error body can be reported
-            respect_retry_after_header=True,
-            retry_on_timeout=retry_on_timeout,
-            max_retry_wait=max_retry_wait,
-            logger=logger,
-        )
+    def may_resend(self, method: str, request_sent: bool) -> bool:
+        """Whether a request that failed without a usable response may be sent again.
 
-    def new(self, **kw: Any) -> AzerionRetry:
-        kw.setdefault("retry_on_timeout", self.retry_on_timeout)
-        kw.setdefault("max_retry_wait", self.max_retry_wait)
-        kw.setdefault("logger", self.logger)
-        return super().new(**kw)  # type: ignore[return-value]
-
-    def increment(
-        self,
-        method: str | None = None,
-        url: str | None = None,
-        response: Any = None,
-        error: Exception | None = None,
-        _pool: Any = None,
-        _stacktrace: Any = None,
-    ) -> AzerionRetry:
-        if error is not None and not self._request_never_sent(error) and not self._may_resend(method):
-            # The request may have been processed (and billed): give the error back unretried.
-            raise error.with_traceback(_stacktrace) if _stacktrace else error
-        return super().increment(method, url, response, error, _pool, _stacktrace)  # type: ignore[return-value]
-
-    def _may_resend(self, method: str | None) -> bool:
-        return (method or "").upper() in IDEMPOTENT_METHODS or self.retry_on_timeout
-
-    @staticmethod
-    def _request_never_sent(error: Exception) -> bool:
-        # NewConnectionError and connect timeouts happen before a byte of the request left.
-        if isinstance(error, (ConnectTimeoutError, NewConnectionError)):
+        :param method: the HTTP method.
+        :param request_sent: ``False`` only when the failure happened before any byte was sent.
+        """
+        if not request_sent:
             return True
-        return not isinstance(error, (ReadTimeoutError, ProtocolError))
+        return method.upper() in IDEMPOTENT_METHODS or self.retry_on_timeout
 
-    def get_retry_after(self, response: Any) -> float | None:
-        return parse_retry_after(response.headers)
+    def backoff(self, retry: int) -> float:
+        """The wait before retry number ``retry`` (1 for the first) when the server advised none.
 
-    def get_backoff_time(self) -> float:
-        attempt = len(self.history)
-        if attempt == 0:
-            return 0.0
-        ceiling = min(self.max_retry_wait, self.backoff_factor * (2 ** (attempt - 1)))
-        # "Equal jitter": at least half the exponential delay, so waits still grow, spread so
-        # that many workers retrying together do not hit the API in lockstep.
+        "Equal jitter": at least half the exponential delay, so waits still grow, spread so that
+        many workers retrying together do not hit the API in lockstep.
+        """
+        ceiling = min(self.max_retry_wait, self.backoff_factor * (2 ** (retry - 1)))
         return ceiling / 2 + random.uniform(0, ceiling / 2)
 
-    def sleep(self, response: Any = None) -> None:
-        advised = self.get_retry_after(response) if response is not None else None
-        wait = min(advised, self.max_retry_wait) if advised is not None else self.get_backoff_time()
-        last = self.history[-1] if self.history else None
-        if last is not None:
-            what = f"HTTP {last.status}" if last.status else type(last.error).__name__
-            self.logger.info(
-                "Azerion API %s %s failed with %s; retry %d in %.2f s%s",
-                last.method,
-                _path_of(last.url),
-                what,
-                len(self.history),
-                wait,
-                " (server's Retry-After)" if advised is not None else "",
-            )
-        if wait > 0:
-            time.sleep(wait)
+    def attempts(self) -> Attempts:
+        """A fresh budget for one call."""
+        return Attempts(self)
 
 
-def _path_of(url: str | None) -> str:
-    # Only the path: query strings of signed download URLs carry credentials.
-    return (url or "").split("?", 1)[0]
+class Attempts:
+    """The request budget of one call: ``max_attempts`` requests in all, whatever fails.
+
+    :param rules: the rules the budget follows.
+    """
+
+    def __init__(self, rules: RetryRules) -> None:
+        self.rules = rules
+        #: Requests sent (or tried) so far.
+        self.used = 0
+
+    def start(self) -> int:
+        """Count one more request; return its number (1 for the first)."""
+        self.used += 1
+        return self.used
+
+    @property
+    def left(self) -> int:
+        """Requests the budget still allows."""
+        return max(self.rules.max_attempts - self.used, 0)
+
+    def wait_before_retry(self, advised: float | None) -> float | None:
+        """How long to wait before the next request, or ``None`` when the call must stop now.
+
+        :param advised: the server's ``Retry-After`` in seconds, if it sent one.
+        :return: ``None`` when the budget is spent or the server asks for longer than
+            ``max_retry_wait``; otherwise the seconds to wait.
+        """
+        if self.left <= 0:
+            return None
+        if advised is not None:
+            return advised if advised <= self.rules.max_retry_wait else None
+        return self.rules.backoff(self.used)

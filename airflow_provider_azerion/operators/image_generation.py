@@ -7,7 +7,7 @@ hook, ``ObjectStoragePath``, threads and codecs are imported inside ``execute``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from airflow.sdk import BaseOperator
 
@@ -18,13 +18,13 @@ if TYPE_CHECKING:
 
     from airflow_provider_azerion.hooks.azerion import AzerionHook
     from airflow_provider_azerion.image_formats import ImageFormat
-    from airflow_provider_azerion.models import GeneratedImage, Usage
+    from airflow_provider_azerion.models import (
+        GeneratedImage,
+        ImageGenerationRequest,
+        ImageGenerationResponse,
+        Usage,
+    )
     from airflow_provider_azerion.outputs import OutputFolder, StoredImage
-
-#: Above this many threads the hook's default HTTP pool (32 connections) would be too small.
-_DEFAULT_POOL_MAXSIZE = 32
-#: Arguments with their own operator parameter; setting them in ``extra_params`` is a mistake.
-_RESERVED_EXTRA_PARAMS = ("prompt", "model", "response_format", "style")
 
 
 class ImageGenerationOperator(BaseOperator):
@@ -42,10 +42,21 @@ class ImageGenerationOperator(BaseOperator):
     further prompt starts, the ones in flight are stored, and the task fails with the first
     failure (by prompt index) so that the retry pays only for what is missing.
 
-    The return value (XCom) is one dict per image, ordered by prompt then image: ``uri``,
-    ``metadata_uri``, ``prompt_index``, ``image_index``, ``prompt``, ``revised_prompt``,
-    ``model``, ``media_type``, ``bytes``, ``sha256``, ``created``. When the task has asset
-    ``outlets``, each asset's event carries ``{"uris": [...], "count": N}`` in its extra.
+    Once its images are stored, the task writes ``manifest.jsonl`` to its folder: one line per
+    image, that image's sidecar object, for every image of the task. A retry resumes from it with
+    one listing and one read.
+
+    The return value (XCom) stays under 64 KiB at any batch size: ``folder_uri``,
+    ``manifest_uri``, ``count`` (images), ``chunks`` (ranges of the manifest, for mapping
+    downstream tasks over a large batch; read one with
+    :func:`~airflow_provider_azerion.outputs.read_manifest`) and, while they all fit, ``images``:
+    one dict per image, ordered by prompt then image, with ``uri``, ``metadata_uri``,
+    ``prompt_index``, ``image_index``, ``prompt``, ``revised_prompt``, ``model``, ``media_type``,
+    ``bytes``, ``sha256``, ``created``. When the task has asset ``outlets``, each asset's event
+    carries ``folder_uri``, ``manifest_uri``, ``count`` and, while they fit, ``uris`` in its extra.
+
+    Spend guard: a task asked for more than ``max_prompts`` prompts or ``max_images`` images fails
+    before sending anything.
 
     :param prompt: one prompt or a list of prompts (at most 4000 characters each). Templated;
         may be an upstream task's output (a str or a list), and works with
@@ -65,6 +76,12 @@ class ImageGenerationOperator(BaseOperator):
         ``s3://``); ``None`` uses the store's default credentials. Templated.
     :param max_active_requests: generations in flight at once inside this task (>= 1).
     :param overwrite: regenerate every prompt even if a previous try already stored it.
+    :param max_prompts: most prompts one task may generate (default 1000); more fails the task
+        before any request, as an upstream bug returning 100 000 prompts would otherwise be
+        100 000 paid generations.
+    :param max_images: most images one task may generate: prompts x images per prompt (``n``, or
+        seedream's ``sequential_image_generation_options.max_images``). Default ``max_prompts``
+        x images per prompt.
     """
 
     template_fields: Sequence[str] = (
@@ -93,6 +110,8 @@ class ImageGenerationOperator(BaseOperator):
         output_conn_id: str | None = None,
         max_active_requests: int = 4,
         overwrite: bool = False,
+        max_prompts: int = 1000,
+        max_images: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -107,13 +126,16 @@ class ImageGenerationOperator(BaseOperator):
         self.output_conn_id = output_conn_id
         self.max_active_requests = max_active_requests
         self.overwrite = overwrite
+        self.max_prompts = max_prompts
+        self.max_images = max_images
+        self._running: tuple[AzerionHook, Any] | None = None
         if isinstance(max_active_requests, int):  # an XComArg is checked once resolved, in execute
             _check_max_active_requests(max_active_requests)
 
     # -- execution -------------------------------------------------------------------------------
 
-    def execute(self, context: Context) -> list[dict[str, Any]]:
-        """Generate every prompt not yet stored, store the images, return one XCom dict per image."""
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Generate every prompt not yet stored, store the images and the manifest, return a small XCom."""
         import time
 
         from airflow_provider_azerion.models import Usage
@@ -128,25 +150,35 @@ class ImageGenerationOperator(BaseOperator):
         if removed := folder.scan():
             self.log.info("Removed %d unfinished temporary file(s) left in %s", removed, folder.uri)
 
-        results: dict[int, list[StoredImage]] = {}
-        if not self.overwrite:
-            for index, prompt in enumerate(prompts):
-                stored = folder.find_stored(index, {"prompt": prompt, "model": self.model, "params": params})
-                if stored is not None:
-                    results[index] = stored
+        # One listing, the manifest, and sidecars only for prompts it does not cover (a crash).
+        results: dict[int, list[StoredImage]] = folder.resume(
+            prompts, model=self.model, params=params, overwrite=self.overwrite
+        )
         skipped = len(results)
         todo = [index for index in range(len(prompts)) if index not in results]
         if skipped:
             self.log.info(
-                "%d of %d prompt(s) already stored in %s by an earlier try; not generating them again",
+                "%d of %d prompt(s) already stored in %s by an earlier try; not generating them again "
+                "(%d found in the manifest, %d from %d sidecar read(s))",
                 skipped,
                 len(prompts),
                 folder.uri,
+                folder.resume_report.from_manifest,
+                folder.resume_report.from_sidecars,
+                folder.resume_report.sidecar_reads,
             )
 
         usage = Usage()
         if todo:
-            usage = self._generate_all(todo, prompts, folder, results)
+            try:
+                usage = self._generate_all(todo, prompts, folder, results)
+            except Exception:
+                # List what this try did store, so that the retry needs no sidecar reads for it.
+                try:
+                    folder.write_manifest([image for index in sorted(results) for image in results[index]])
+                except Exception as err:
+                    self.log.warning("Could not update %s after the failure: %s", folder.manifest_uri, err)
+                raise
 
         produced = [image for index in sorted(results) for image in results[index]]
         new_images = [image for index in todo for image in results[index]]
@@ -163,8 +195,19 @@ class ImageGenerationOperator(BaseOperator):
             usage.total_tokens,
             folder.uri,
         )
-        self._annotate_outlets(context, [image.uri for image in produced])
-        return [image.to_xcom() for image in produced]
+        folder.write_manifest(produced)
+        self._written = (len(new_images), sum(image.metadata["bytes"] for image in new_images))
+        result = folder.task_result(produced)
+        if "images" not in result:
+            self.log.info(
+                "The %d image entries do not fit in the XCom; it holds %s and %d chunk(s) of it to "
+                "map over (read them with airflow_provider_azerion.outputs.read_manifest)",
+                len(produced),
+                folder.manifest_uri,
+                len(result["chunks"]),
+            )
+        self._annotate_outlets(context, folder.asset_extra(produced))
+        return result
 
     def _generate_all(
         self,
@@ -175,54 +218,68 @@ class ImageGenerationOperator(BaseOperator):
     ) -> Usage:
         """Generate ``todo`` prompts with at most ``max_active_requests`` in flight; fill ``results``.
 
-        After a failure no further prompt is submitted; those in flight finish and are stored
-        (they are paid for), then the first failure by prompt index is raised.
+        Generation (and the download of ``url`` results) runs in worker threads; each prompt's
+        images are stored by this thread as they arrive, while the next requests are already on
+        their way. After a failure no further prompt starts; those in flight finish and are
+        stored (they are paid for), then the first failure by prompt index is raised. When the
+        task is killed (``on_kill``) or times out, the HTTP calls in flight are cancelled at once,
+        results that already arrived are stored, and the task ends within seconds.
         """
-        from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+        import threading
 
+        from airflow_provider_azerion.concurrency import run_bounded
+        from airflow_provider_azerion.exceptions import AzerionCancelledError
         from airflow_provider_azerion.hooks.azerion import AzerionHook
         from airflow_provider_azerion.models import Usage
+        from airflow_provider_azerion.storage import CommitError
 
-        overrides = (
-            {"pool_maxsize": self.max_active_requests}
-            if self.max_active_requests > _DEFAULT_POOL_MAXSIZE
-            else {}
-        )
-        hook = AzerionHook(conn_id=self.conn_id, **overrides)
-        usage = Usage()
-        failures: dict[int, BaseException] = {}
-        pending = iter(todo)
-        in_flight: dict[Future, int] = {}
-        pool = ThreadPoolExecutor(
-            max_workers=min(self.max_active_requests, len(todo)), thread_name_prefix="azerion-generate"
-        )
+        request = self.generation_request()
+        hook = AzerionHook(conn_id=self.conn_id, concurrency=self.max_active_requests)
+        cancel = threading.Event()
+        self._running = (hook, cancel)
+        totals = [Usage()]
+
+        def store(index: int, generated: _Generated) -> None:
+            results[index] = self._store_prompt(folder, index, prompts[index], request, generated)
+            totals[0] = totals[0] + generated.response.usage
+
         try:
-            while True:
-                while not failures and len(in_flight) < self.max_active_requests:
-                    index = next(pending, None)
-                    if index is None:
-                        break
-                    in_flight[pool.submit(self._generate_one, hook, folder, index, prompts[index])] = index
-                if not in_flight:
-                    break
-                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-                for future in done:
-                    index = in_flight.pop(future)
-                    try:
-                        stored, prompt_usage = future.result()
-                    except Exception as err:
-                        failures[index] = err
-                    else:
-                        results[index] = stored
-                        usage = usage + prompt_usage
+            outcome = run_bounded(
+                todo,
+                lambda index: self._generate_one(hook, request, index, prompts[index]),
+                store,
+                limit=self.max_active_requests,
+                cancel=cancel,
+                on_abort=hook.cancel,
+                name="azerion-generate",
+            )
         except BaseException:
-            # Killed or timed out: do not wait for requests whose results nobody will store.
-            pool.shutdown(wait=False, cancel_futures=True)
+            folder.flush(timeout=5)  # what arrived is written; a stuck disk must not hold the stop
+            stored_count = sum(1 for index in todo if index in results)
+            self.log.error(
+                "Task stopped while generating: %d of %d prompt(s) stored in this try; requests in "
+                "flight were cancelled and may have been billed. A retry generates only what is missing.",
+                stored_count,
+                len(todo),
+            )
             raise
-        else:
-            pool.shutdown(wait=True)  # returns at once: the loop only ends with nothing in flight
         finally:
+            self._running = None
             hook.close()
+        failures = dict(outcome.failures)
+        try:
+            folder.flush()  # every stored prompt durable under its final name before anything relies on it
+        except CommitError as err:
+            failures[err.label] = err
+        finally:
+            folder.close()
+        for index, failure in list(failures.items()):
+            if isinstance(failure, CommitError):  # the prompt whose files could not be written
+                del failures[index]
+                failures[failure.label] = failure.error
+                results.pop(failure.label, None)
+        if cancel.is_set() and not failures:
+            failures = {outcome.not_started[0]: AzerionCancelledError("the task was stopped (on_kill)")}
         if failures:
             for index in sorted(failures)[1:]:  # the first one is raised below
                 self.log.error("Prompt %d also failed: %s", index, failures[index])
@@ -233,54 +290,59 @@ class ImageGenerationOperator(BaseOperator):
                 "what is missing.",
                 sorted(failures),
                 stored_count,
-                len(todo) - stored_count - len(failures),
+                len(outcome.not_started),
             )
             raise _for_prompt(failures[first], first, prompts[first])
-        return usage
+        return totals[0]
 
     def _generate_one(
-        self, hook: AzerionHook, folder: OutputFolder, index: int, prompt: str
-    ) -> tuple[list[StoredImage], Usage]:
-        """Generate one prompt, check every image, then store them all (runs in a worker thread)."""
+        self, hook: AzerionHook, request: ImageGenerationRequest, index: int, prompt: str
+    ) -> _Generated:
+        """Generate one prompt and check every image (runs in a worker thread; stores nothing)."""
         import time
 
         from airflow_provider_azerion.exceptions import AzerionResponseError
 
         started = time.monotonic()
-        response = hook.generate_images(
-            prompt,
-            model=self.model,
-            response_format=self.response_format,
-            style=self.style,
-            **self._extra_api_params(),
-        )
+        response = hook.generate(request, prompt)
         if not response.images:  # the hook refuses an empty "data", but a prompt must never store nothing
             raise AzerionResponseError("the API returned no images")
         images = [
             (*self._image_bytes(hook, image_index, image), image.revised_prompt)
             for image_index, image in enumerate(response.images)
         ]
+        return _Generated(response, images, time.monotonic() - started)
+
+    def _store_prompt(
+        self,
+        folder: OutputFolder,
+        index: int,
+        prompt: str,
+        request: ImageGenerationRequest,
+        generated: _Generated,
+    ) -> list[StoredImage]:
+        """Store one prompt's images and sidecars (in the task's main thread)."""
+        response = generated.response
         common = {
             "prompt": prompt,
-            "model": self.model,
-            "style": self.style,
-            "params": self.api_params(),
+            "model": request.model,
+            "style": request.style,
+            "params": request.api_params(),
             "created": response.created.isoformat(),
             "usage": response.usage.to_dict(),
             "request_id": response.request_id,
         }
-        stored = folder.store_prompt(index, images, common)
-        elapsed = time.monotonic() - started
+        stored = folder.store_prompt(index, generated.images, common)
         for image in stored:
             self.log.info(
-                "Prompt %d image %d: wrote %s (%d bytes, %.2f s)",
+                "Prompt %d image %d: wrote %s (%d bytes, generated in %.2f s)",
                 index,
                 image.metadata["image_index"],
                 image.uri,
                 image.metadata["bytes"],
-                elapsed,
+                generated.seconds,
             )
-        return stored, response.usage
+        return stored
 
     @staticmethod
     def _image_bytes(hook: AzerionHook, image_index: int, image: GeneratedImage) -> tuple[bytes, ImageFormat]:
@@ -309,14 +371,25 @@ class ImageGenerationOperator(BaseOperator):
             )
         return data, fmt
 
-    def _annotate_outlets(self, context: Context, uris: list[str]) -> None:
-        """Put the produced URIs into the asset event of every asset in ``outlets``."""
+    def on_kill(self) -> None:
+        """Stop at once: no new prompt starts and the HTTP calls in flight are cancelled.
+
+        Airflow calls this when the task is killed or its ``execution_timeout`` passes. Prompts
+        already stored stay stored; a retry generates only what is missing.
+        """
+        running = self._running
+        if running is not None:
+            hook, cancel = running
+            cancel.set()
+            hook.cancel()
+
+    def _annotate_outlets(self, context: Context, extra: dict[str, Any]) -> None:
+        """Put ``extra`` (bounded, from ``OutputFolder.asset_extra``) into each outlet asset's event."""
         if not self.outlets:
             return
         from airflow.sdk import Asset
         from airflow.sdk.definitions.asset import AssetRef
 
-        extra: dict[str, Any] = {"uris": uris, "count": len(uris)}
         for outlet in self.outlets:
             # An AssetAlias has no event of its own until a concrete asset is added to it.
             if isinstance(outlet, (Asset, AssetRef)):
@@ -324,16 +397,23 @@ class ImageGenerationOperator(BaseOperator):
 
     # -- arguments -------------------------------------------------------------------------------
 
+    def generation_request(self) -> ImageGenerationRequest:
+        """The validated request every prompt of this task is generated with.
+
+        :raises AzerionValidationError: naming the argument at fault.
+        """
+        from airflow_provider_azerion.models import ImageGenerationRequest
+
+        return ImageGenerationRequest.of(
+            self.model, self.response_format, self.style, **self._extra_api_params()
+        )
+
     def api_params(self) -> dict[str, Any]:
         """Everything sent to the API besides the prompt, as the hook sends it (``None`` omitted).
 
         Recorded in each sidecar; a stored prompt is reused only if these did not change.
         """
-        params: dict[str, Any] = {"model": self.model, "response_format": self.response_format}
-        if self.style is not None:
-            params["style"] = self.style
-        params.update(self._extra_api_params())
-        return params
+        return self.generation_request().api_params()
 
     def _extra_api_params(self) -> dict[str, Any]:
         extra = dict(self.extra_params or {})
@@ -347,14 +427,14 @@ class ImageGenerationOperator(BaseOperator):
         :raises AzerionValidationError: naming the argument (and prompt index) at fault.
         """
         from airflow_provider_azerion.exceptions import AzerionValidationError
-        from airflow_provider_azerion.hooks.azerion import validate_generation_args
+        from airflow_provider_azerion.models import RESERVED_PARAMS, ImageGenerationRequest
 
         _check_max_active_requests(self.max_active_requests)
         if self.extra_params is not None and not isinstance(self.extra_params, dict):
             raise AzerionValidationError(
                 f"extra_params must be a dict of API parameters, got {type(self.extra_params).__name__}"
             )
-        for key in _RESERVED_EXTRA_PARAMS:
+        for key in RESERVED_PARAMS:
             if key in (self.extra_params or {}):
                 raise AzerionValidationError(
                     f"extra_params must not set {key!r}; use the operator's {key} argument instead"
@@ -374,21 +454,60 @@ class ImageGenerationOperator(BaseOperator):
         if not prompts:
             raise AzerionValidationError("prompt is an empty list; give at least one prompt")
 
-        # The hook's own rules, so the operator never drifts from what generate_images accepts:
-        # first the arguments shared by all prompts (with a stand-in prompt), then each prompt.
-        validate_generation_args(
-            "-",
-            model=self.model,
-            response_format=self.response_format,
-            style=self.style,
-            **self._extra_api_params(),
-        )
+        # The request object's rules, so the operator never drifts from what the hook sends:
+        # first the arguments shared by all prompts, then each prompt.
+        request = self.generation_request()
+        # The spend guard, before anything is sent: every prompt is a paid generation.
+        for name in ("max_prompts", "max_images"):
+            limit = getattr(self, name)
+            if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+                raise AzerionValidationError(f"{name} must be an int >= 1, got {limit!r}")
+        if len(prompts) > self.max_prompts:
+            raise AzerionValidationError(
+                f"prompt holds {len(prompts)} prompts, more than max_prompts={self.max_prompts}; nothing "
+                f"was sent. If that many paid generations are intended, raise max_prompts (e.g. "
+                f"max_prompts={len(prompts)}) or split the prompts over mapped tasks with .expand()"
+            )
+        per_prompt = request.max_images_per_prompt
+        max_images = self.max_images if self.max_images is not None else self.max_prompts * per_prompt
+        if len(prompts) * per_prompt > max_images:
+            raise AzerionValidationError(
+                f"{len(prompts)} prompts x up to {per_prompt} images each = {len(prompts) * per_prompt} "
+                f"images, more than max_images={max_images}; nothing was sent. If that many paid images "
+                f"are intended, raise max_images (e.g. max_images={len(prompts) * per_prompt}), or ask "
+                "for fewer images per prompt (n, or sequential_image_generation_options.max_images)"
+            )
         for index, text in enumerate(prompts):
             try:
-                validate_generation_args(text, model=self.model)
+                ImageGenerationRequest.check_prompt(text)
             except AzerionValidationError as err:
                 raise AzerionValidationError(f"prompt {index}: {err}") from None
         return prompts
+
+    # -- lineage ---------------------------------------------------------------------------------
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the output root (``output_path``) as this task's one output dataset.
+
+        One dataset per task, stable from run to run, named by OpenLineage's conventions
+        (``s3://bucket`` + key prefix, ``file`` + absolute path), with the images and bytes this
+        try wrote as output statistics. Called by the OpenLineage provider when it is installed
+        (``pip install "airflow-provider-azerion[openlineage]"``); returns ``None`` without it.
+        """
+        from airflow_provider_azerion.lineage import output_lineage
+
+        images, size = getattr(self, "_written", (None, None))
+        return output_lineage(
+            self.output_path, self.output_conn_id, images_written=images, bytes_written=size
+        )
+
+
+class _Generated(NamedTuple):
+    """One prompt's response and its checked images, between generation and storage."""
+
+    response: ImageGenerationResponse
+    images: list[tuple[bytes, ImageFormat, str | None]]
+    seconds: float
 
 
 def _decode_base64(text: str) -> bytes:

@@ -98,3 +98,12 @@ with _dag("azerion_images_from_xcom"):
         output_path="{{ params.output_path }}",
         extra_params="{{ params.extra_params }}",
     )
+
+with _dag("azerion_images_timeout"):
+    # Two requests at a time and a short execution_timeout: the task must end within seconds of it.
+    ImageGenerationOperator(
+        task_id="generate",
+        max_active_requests=2,
+        execution_timeout=datetime.timedelta(seconds=3),
+        **TEMPLATED,
+    )

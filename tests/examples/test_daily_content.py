@@ -52,9 +52,12 @@ def test_the_asset_event_lists_the_images_of_the_run(run_dag, emulator, output_b
     # A date of its own: asset events of an earlier run with the same run id stay in the DB.
     result = run_dag(DAG_FILE, DAG_ID, logical_date=LOGICAL_DATE.add(days=1))
 
-    uris = [entry["uri"] for entry in result.xcom("generate")]
+    xcom = result.xcom("generate")
+    uris = [entry["uri"] for entry in xcom["images"]]
     assert len(uris) == 4
-    assert result.asset_events(ASSET_URI) == [{"uris": uris, "count": 4}]
+    assert result.asset_events(ASSET_URI) == [
+        {"folder_uri": xcom["folder_uri"], "manifest_uri": xcom["manifest_uri"], "uris": uris, "count": 4}
+    ]
 
 
 def test_a_rejected_key_fails_the_task_at_once_and_raises_the_alert(run_dag, emulator, output_base, capfd):

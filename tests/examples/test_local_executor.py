@@ -23,33 +23,28 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import signal
-import socket
 import sqlite3
-import subprocess
-import sys
-import time
-from contextlib import suppress
 from pathlib import Path
 
 import pytest
-import requests
 
 from tests.examples.conftest import EXAMPLE_DAGS, SECRET_KEY, connection_json
+from tests.processes import (
+    API_START_TIMEOUT,
+    MIGRATE_TIMEOUT,
+    free_port,
+    migrate,
+    start,
+    start_api_server,
+    stop,
+    wait_for_run,
+)
 
 DAG_ID = "azerion_mapped_prompts"
 SUBJECTS = ["a red fox", "a blue whale", "a green owl"]
-MIGRATE_TIMEOUT = 180
-API_START_TIMEOUT = 120
 RUN_TIMEOUT = 240
 
 pytestmark = pytest.mark.azerion_emulator(max_side=64)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def airflow_env(home: Path, api_port: int, emulator_url: str, output_base: Path) -> dict[str, str]:
@@ -76,67 +71,6 @@ def airflow_env(home: Path, api_port: int, emulator_url: str, output_base: Path)
     return env
 
 
-def stop(process: subprocess.Popen | None) -> None:
-    """Stop a process started in its own session, with everything it forked."""
-    if process is None or process.poll() is not None:
-        return
-    with suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        with suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
-
-
-def wait_until_healthy(api: subprocess.Popen, url: str, log: Path) -> None:
-    deadline = time.monotonic() + API_START_TIMEOUT
-    while time.monotonic() < deadline:
-        if api.poll() is not None:
-            pytest.fail(f"airflow api-server exited with {api.returncode}:\n{log.read_text()[-3000:]}")
-        with suppress(requests.RequestException):
-            if requests.get(url, timeout=2).status_code == 200:
-                return
-        time.sleep(0.5)
-    pytest.fail(f"airflow api-server not healthy within {API_START_TIMEOUT} s:\n{log.read_text()[-3000:]}")
-
-
-def dag_run_state(db: Path) -> str | None:
-    """The state of the DAG's run in the SQLite metadata DB, or None before it exists."""
-    try:
-        with sqlite3.connect(db, timeout=5) as conn:
-            row = conn.execute("SELECT state FROM dag_run WHERE dag_id = ?", (DAG_ID,)).fetchone()
-    except sqlite3.Error:
-        return None
-    return row[0] if row else None
-
-
-def wait_for_run(
-    run: subprocess.Popen, db: Path, log: Path, exit_grace: float = 30.0
-) -> tuple[str | None, bool]:
-    """Wait, bounded, until ``airflow dags test`` exits or its DAG run is over.
-
-    :return: the DAG run's state, and whether the process had to be stopped.
-
-    The DB is the witness: once the run is finished the process gets ``exit_grace`` seconds to
-    exit, after which it is stopped rather than failing the test on a shutdown that hangs.
-    """
-    deadline = time.monotonic() + RUN_TIMEOUT
-    finished_at = None
-    while run.poll() is None:
-        state = dag_run_state(db)
-        if state in ("success", "failed") and finished_at is None:
-            finished_at = time.monotonic()
-        if finished_at is not None and time.monotonic() - finished_at > exit_grace:
-            stop(run)
-            return dag_run_state(db), True
-        if time.monotonic() > deadline:
-            pytest.fail(f"airflow dags test took over {RUN_TIMEOUT} s:\n{log.read_text()[-3000:]}")
-        time.sleep(0.5)
-    return dag_run_state(db), False
-
-
 def task_instances(db: Path) -> list[dict]:
     with sqlite3.connect(db) as conn:
         conn.row_factory = sqlite3.Row
@@ -156,45 +90,15 @@ def test_mapped_prompts_run_in_local_executor_worker_processes(emulator, tmp_pat
     output_base.mkdir()
     api_port = free_port()
     env = airflow_env(home, api_port, emulator.base_url, output_base)
-    airflow = [sys.executable, "-m", "airflow"]
     api = run = None
     try:
-        migrate = subprocess.run(
-            [*airflow, "db", "migrate"], env=env, capture_output=True, text=True, timeout=MIGRATE_TIMEOUT
-        )
-        assert migrate.returncode == 0, migrate.stdout[-2000:] + migrate.stderr[-2000:]
-        api_log = tmp_path / "api-server.log"
-        with api_log.open("wb") as out:
-            api = subprocess.Popen(
-                [
-                    *(*airflow, "api-server", "--host", "127.0.0.1", "--port", str(api_port)),
-                    *("--apps", "execution", "--workers", "1"),
-                ],
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # so stop() reaches uvicorn's own children too
-            )
-        wait_until_healthy(api, f"http://127.0.0.1:{api_port}/execution/health", api_log)
-
+        migrate(env)
+        api = start_api_server(env, api_port, tmp_path / "api-server.log")
         run_log = tmp_path / "dags-test.log"
-        with run_log.open("wb") as out:
-            run = subprocess.Popen(
-                [
-                    *airflow,
-                    "dags",
-                    "test",
-                    DAG_ID,
-                    "--use-executor",
-                    "--conf",
-                    json.dumps({"subjects": SUBJECTS}),
-                ],
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # the executor's workers are in its session
-            )
-        finished, stopped = wait_for_run(run, home / "airflow.db", run_log)
+        conf = json.dumps({"subjects": SUBJECTS})
+        # The executor's workers are in the command's session, so stop() reaches them too.
+        run = start(["dags", "test", DAG_ID, "--use-executor", "--conf", conf], env, run_log)
+        finished, stopped = wait_for_run(run, home / "airflow.db", DAG_ID, run_log, RUN_TIMEOUT)
         log = run_log.read_text()
         assert finished == "success", log[-3000:]
         # A clean exit is expected. A process still shutting its executor down 30 s after the run

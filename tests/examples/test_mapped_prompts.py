@@ -77,4 +77,6 @@ def test_manifest_entries_match_the_files_sidecars_and_mapped_xcom(mapped_run):
         assert entry["uri"] == image.as_uri()
         assert entry["sha256"] == hashlib.sha256(image.read_bytes()).hexdigest()
         assert entry["sha256"] == json.loads(image.with_suffix(".json").read_text())["sha256"]
-        assert {k: v for k, v in entry.items() if k != "map_index"} == mapped_xcom[entry["map_index"]][0]
+        assert {k: v for k, v in entry.items() if k != "map_index"} == mapped_xcom[entry["map_index"]][
+            "images"
+        ][0]

@@ -75,7 +75,11 @@ def test_images_sidecars_and_manifest_land_in_the_bucket_and_agree(run_dag, emul
     stored = objects(s3)
     run_prefix = f"daily/images/{DAG_ID}/{result.run_id.replace(':', '_').replace('+', '_')}"
     assert sorted(stored) == sorted(
-        [f"{run_prefix}/generate-{i}/0000-0.{ext}" for i in range(3) for ext in ("jpg", "json")]
+        [
+            f"{run_prefix}/generate-{i}/{name}"
+            for i in range(3)
+            for name in ("0000-0.jpg", "0000-0.json", "manifest.jsonl")
+        ]
         + [f"{run_prefix}/manifest.jsonl"]
     )
     for i, prompt in enumerate(PROMPTS):

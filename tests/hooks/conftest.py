@@ -14,6 +14,7 @@ SECRET_KEY = "sk-azerion-SECRET-4f1c2e9a7b"
 def emulator(azerion_emulator, monkeypatch):
     """The emulator, with the recognisable key, behind connection ``azerion_default``."""
     azerion_emulator.api_key = SECRET_KEY
+    azerion_emulator.max_side = 64  # small images: seedream only takes 512x512 and up
     monkeypatch.setenv(
         "AIRFLOW_CONN_AZERION_DEFAULT",
         json.dumps({"conn_type": "azerion", "host": azerion_emulator.base_url, "password": SECRET_KEY}),

@@ -14,7 +14,7 @@ from airflow_provider_azerion.exceptions import (
     AzerionAuthenticationError,
     AzerionBadRequestError,
     AzerionConnectionError,
-    AzerionResponseError,
+    AzerionDownloadError,
 )
 from airflow_provider_azerion.models import ImageGenerationResponse
 
@@ -33,8 +33,9 @@ def test_generate_images_returns_typed_response(make_hook):
     assert isinstance(result.created, pendulum.DateTime)
     assert len(result.images) == 1
     assert base64.b64decode(result.images[0].b64_json).startswith(JPEG_MAGIC)
-    assert result.images[0].revised_prompt
+    assert result.images[0].revised_prompt is None  # sent only when the API revised the prompt
     assert result.usage.total_tokens >= 0
+    assert result.usage.raw is not None
     assert result.request_id
 
 
@@ -53,16 +54,21 @@ def test_response_repr_never_contains_base64(make_hook):
 
 def test_url_format_and_download(make_hook):
     hook = make_hook()
-    result = hook.generate_images("a boat", model="bytedance-seedream-4", size="64x64", response_format="url")
+    result = hook.generate_images(
+        "a boat", model="bytedance-seedream-4", size="512x512", response_format="url"
+    )
     data = hook.download_image(result.images[0].url)
     assert data[:3] == JPEG_MAGIC or data.startswith(PNG_MAGIC)
 
 
 def test_download_refuses_images_over_the_size_cap(make_hook):
     hook = make_hook(max_download_bytes=100)
-    result = hook.generate_images("a boat", model="bytedance-seedream-4", size="64x64", response_format="url")
-    with pytest.raises(AzerionResponseError, match="max_download_bytes=100"):
+    result = hook.generate_images(
+        "a boat", model="bytedance-seedream-4", size="512x512", response_format="url"
+    )
+    with pytest.raises(AzerionDownloadError) as err:
         hook.download_image(result.images[0].url)
+    assert "max_download_bytes=100" in str(err.value)
 
 
 class _HeaderRecorder(BaseHTTPRequestHandler):
@@ -152,7 +158,7 @@ def test_test_connection_reports_an_unreachable_host_at_once(monkeypatch):
     )
     ok, message = AzerionHook("az_down").test_connection()
     assert not ok
-    assert "Could not connect" in message
+    assert "nothing was sent" in message
     assert "127.0.0.1:9" in message
     assert "k-123456" not in message
 

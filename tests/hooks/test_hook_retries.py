@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from urllib.parse import urlsplit
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
@@ -11,6 +12,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from airflow_provider_azerion.exceptions import (
     AzerionAuthenticationError,
     AzerionConnectionError,
+    AzerionDownloadError,
     AzerionRateLimitError,
     AzerionResponseError,
     AzerionServerError,
@@ -63,15 +65,19 @@ def test_rate_limit_exhausted_carries_retry_after(emulator, make_hook):
     with pytest.raises(AzerionRateLimitError) as err:
         _generate(make_hook(max_attempts=2))
     assert err.value.retry_after == pytest.approx(0.05)
-    assert "lower max_active_requests" in str(err.value)
+    assert "lower max_active_requests" in str(err.value).lower()
+    assert emulator.generation_count == 2
 
 
-def test_retry_after_is_capped_by_max_retry_wait(emulator, make_hook):
+def test_retry_after_longer_than_max_retry_wait_stops_at_once_with_the_advised_wait(emulator, make_hook):
     emulator.retry_after = 30
     emulator.faults.script(["429"])
     started = time.monotonic()
-    _generate(make_hook(max_retry_wait=0.2))
-    assert time.monotonic() - started < 5
+    with pytest.raises(AzerionRateLimitError) as err:
+        _generate(make_hook(max_retry_wait=0.2))
+    assert time.monotonic() - started < 5  # neither 30 s nor a capped wait followed by another 429
+    assert err.value.retry_after == pytest.approx(30)
+    assert emulator.generation_count == 1
 
 
 def test_401_is_sent_once_and_fails_fast(emulator, make_hook):
@@ -152,10 +158,10 @@ def log_output(caplog):
 def test_each_retry_is_logged_at_info_with_status_and_wait(emulator, make_hook, log_output):
     emulator.faults.script(["503"])
     _generate(make_hook())
-    lines = [line for line in log_output().splitlines() if "retry 1 in" in line]
+    lines = [line for line in log_output().splitlines() if "retry 1 of 4 in" in line]
     assert lines
     assert lines[0].startswith("info ")
-    assert "POST /v1/images/generations failed with HTTP 503" in lines[0]
+    assert "/v1/images/generations failed with HTTP 503" in lines[0]
 
 
 def test_the_key_never_reaches_logs_or_exception_texts(emulator, make_hook, log_output):
@@ -175,7 +181,7 @@ def test_the_key_never_reaches_logs_or_exception_texts(emulator, make_hook, log_
     texts.append(str(hook.test_connection()))
     assert len(texts) == 7
     logs = log_output()
-    assert "retry 1 in" in logs  # the capture really saw the hook's log lines
+    assert "retry 1 of 1 in" in logs  # the capture really saw the hook's log lines
     assert SECRET_KEY not in logs
     assert all(SECRET_KEY not in text for text in texts)
 
@@ -198,7 +204,11 @@ def test_parse_retry_after_reads_ms_seconds_and_http_dates(headers, expected):
 
 
 def _url_result(hook):
-    return hook.generate_images("a boat", model="bytedance-seedream-4", size="64x64", response_format="url")
+    return hook.generate_images("a boat", model="bytedance-seedream-4", size="512x512", response_format="url")
+
+
+def _downloads(emulator, url):
+    return emulator.requests_to(urlsplit(url).path)
 
 
 def test_download_whose_body_breaks_off_is_fetched_again(emulator, make_hook):
@@ -207,13 +217,14 @@ def test_download_whose_body_breaks_off_is_fetched_again(emulator, make_hook):
     emulator.faults.script(["truncated", "503"], endpoint="files")
     data = hook.download_image(url)
     assert data[:3] == b"\xff\xd8\xff"
-    assert len(emulator.requests_to(url.rsplit("/", 1)[1])) == 3
+    assert len(_downloads(emulator, url)) == 3
 
 
 def test_download_that_keeps_breaking_off_fails_after_max_attempts(emulator, make_hook):
     hook = make_hook(max_attempts=2)
     url = _url_result(hook).images[0].url
     emulator.faults.script(["truncated"] * 5, endpoint="files")
-    with pytest.raises(AzerionConnectionError, match="broke off after"):
+    with pytest.raises(AzerionDownloadError) as err:
         hook.download_image(url)
-    assert len(emulator.requests_to(url.rsplit("/", 1)[1])) == 2
+    assert not isinstance(err.value, AirflowFailException)  # a task retry generates a new link
+    assert len(_downloads(emulator, url)) == 2

@@ -6,6 +6,7 @@ output folder through the run's ``conf``.
 
 from __future__ import annotations
 
+import json
 import re
 
 import pendulum
@@ -42,8 +43,9 @@ def test_each_image_has_a_file_a_sidecar_and_an_xcom_entry_that_agree(run_dag, e
         "0000-0.json",
         "0001-0.jpg",
         "0001-0.json",
+        "manifest.jsonl",
     ]
-    xcom = result.xcom("generate")
+    xcom = result.xcom("generate")["images"]
     assert [(entry["prompt_index"], entry["image_index"]) for entry in xcom] == [(0, 0), (1, 0)]
     request_ids = {r.prompt: r.request_id for r in emulator.requests_to("/images/generations")}
     for index, entry in enumerate(xcom):
@@ -116,7 +118,7 @@ def test_xcom_is_small_and_holds_no_image_data_or_key(run_dag, emulator, output_
     result = run_dag(DAG_FILE, "azerion_images", conf=run_conf(output_dir, prompts))
 
     raw = result.xcom_raw("generate")
-    assert len(raw) < 700 * len(prompts)
+    assert len(raw) < 700 * (len(prompts) + 1)
     assert not BASE64_RUN.search(raw)
     assert SECRET_KEY not in raw
 
@@ -129,34 +131,45 @@ def test_mapped_prompts_write_one_folder_per_map_index(run_dag, emulator, output
     for map_index, prompt in enumerate(["a red fox", "a blue whale", "a green owl"]):
         folder = task_folder(output_dir, "azerion_images_mapped", result.run_id, map_index=map_index)
         assert folder.name == f"generate-{map_index}"
-        assert sorted(p.name for p in folder.iterdir()) == ["0000-0.jpg", "0000-0.json"]
+        assert sorted(p.name for p in folder.iterdir()) == ["0000-0.jpg", "0000-0.json", "manifest.jsonl"]
         assert sidecar(folder, 0)["prompt"] == prompt
         assert sidecar(folder, 0)["map_index"] == map_index
-        assert [entry["uri"] for entry in xcoms[map_index]] == [(folder / "0000-0.jpg").as_uri()]
+        assert [entry["uri"] for entry in xcoms[map_index]["images"]] == [(folder / "0000-0.jpg").as_uri()]
 
 
 def test_prompts_can_come_from_an_upstream_task_as_list_or_str(run_dag, emulator, output_dir):
     result = run_dag(DAG_FILE, "azerion_images_from_xcom", conf=run_conf(output_dir, ["a cat", "a dog"]))
 
     assert result.state == "success"
-    assert [entry["prompt"] for entry in result.xcom("from_list")] == ["a cat", "a dog"]
-    assert [entry["prompt"] for entry in result.xcom("from_str")] == ["a cat"]
+    assert [entry["prompt"] for entry in result.xcom("from_list")["images"]] == ["a cat", "a dog"]
+    assert [entry["prompt"] for entry in result.xcom("from_str")["images"]] == ["a cat"]
     assert (
         task_folder(output_dir, "azerion_images_from_xcom", result.run_id, "from_list") / "0001-0.jpg"
     ).exists()
 
 
-def test_url_responses_are_downloaded_through_the_hook(run_dag, emulator, output_dir):
-    conf = run_conf(output_dir, ["a koi pond"], model="bytedance-seedream-4")
+def test_url_responses_are_downloaded_through_the_hook(run_dag, emulator, output_dir, capfd):
+    emulator.max_side = 64  # seedream takes 512x512 at the least: keep the images small
+    emulator.faults.script(["503"], endpoint="files")  # one retried download, logged with its URL
+    conf = run_conf(
+        output_dir, ["a koi pond"], model="bytedance-seedream-4", extra_params={"size": "512x512"}
+    )
     result = run_dag(DAG_FILE, "azerion_images_url", conf=conf)
 
     assert result.state == "success"
-    downloads = [r for r in emulator.requests if r.method == "GET" and "/files/" in r.path]
-    assert len(downloads) == 1
+    downloads = [r for r in emulator.requests if r.method == "GET" and "/ark-content-generation/" in r.path]
+    assert len(downloads) == 2
     folder = task_folder(output_dir, "azerion_images_url", result.run_id)
     metadata = sidecar(folder, 0)
     assert metadata["params"]["response_format"] == "url"
     assert metadata["model"] == "bytedance-seedream-4"
+    # Seedream reports usage in its own shape: the sidecar keeps it exactly as received.
+    assert metadata["usage"]["generated_images"] == 1
+    assert "input_tokens_details" not in metadata["usage"]
+    assert metadata["revised_prompt"] is None  # the emulator revised nothing, so it sent none
+    logs = "".join(capfd.readouterr())
+    assert "ark-content-generation" in logs  # the capture saw the retry's log line (path only)
+    assert "X-Tos" not in json.dumps(result.xcom("generate")) + json.dumps(metadata) + logs
     assert sha256_of(folder / metadata["image"]) == metadata["sha256"]
 
 
@@ -169,9 +182,13 @@ def test_n_images_per_prompt_are_all_stored(run_dag, emulator, output_dir):
         "0000-0.json",
         "0000-1.jpg",
         "0000-1.json",
+        "manifest.jsonl",
     ]
     assert [sidecar(folder, 0, j)["image_count"] for j in (0, 1)] == [2, 2]
-    assert [(e["prompt_index"], e["image_index"]) for e in result.xcom("generate")] == [(0, 0), (0, 1)]
+    assert [(e["prompt_index"], e["image_index"]) for e in result.xcom("generate")["images"]] == [
+        (0, 0),
+        (0, 1),
+    ]
     assert len(emulator.requests_to("/images/generations")) == 1
 
 
@@ -188,7 +205,7 @@ def test_file_extension_comes_from_the_image_bytes(
     folder = task_folder(output_dir, "azerion_images", result.run_id)
     image = folder / f"0000-0.{extension}"
     assert image.read_bytes().startswith(magic)
-    assert result.xcom("generate")[0]["media_type"] == f"image/{extension}"
+    assert result.xcom("generate")["images"][0]["media_type"] == f"image/{extension}"
 
 
 def test_a_retry_resumes_and_regenerates_only_what_is_missing(run_dag, emulator, output_dir):
@@ -202,7 +219,7 @@ def test_a_retry_resumes_and_regenerates_only_what_is_missing(run_dag, emulator,
     assert generated_prompts(emulator) == prompts[:4] + prompts[3:]
     folder = task_folder(output_dir, "azerion_images_retry", result.run_id)
     assert [sidecar(folder, i)["try_number"] for i in range(6)] == [1, 1, 1, 2, 2, 2]
-    assert [entry["prompt"] for entry in result.xcom("generate")] == prompts
+    assert [entry["prompt"] for entry in result.xcom("generate")["images"]] == prompts
 
 
 def test_rerunning_a_finished_run_sends_no_generation_request(run_dag, emulator, output_dir):
@@ -257,7 +274,7 @@ def test_prompts_are_generated_concurrently_and_returned_in_order(run_dag, emula
     assert 1 < emulator.peak_concurrency <= 4  # the DAG's max_active_requests
     window = max(r.finished for r in records) - min(r.started for r in records)
     assert window < 1.5, f"8 prompts of 0.3 s, 4 at a time, took {window:.2f} s"  # ~0.6 s; serial 2.4 s
-    assert [entry["prompt"] for entry in result.xcom("generate")] == prompts
+    assert [entry["prompt"] for entry in result.xcom("generate")["images"]] == prompts
 
 
 def test_a_failed_prompt_lets_those_in_flight_finish_and_a_rerun_pays_only_the_rest(
@@ -278,7 +295,7 @@ def test_a_failed_prompt_lets_those_in_flight_finish_and_a_rerun_pays_only_the_r
     finished = sorted(prompts.index(r.prompt) for r in records if r.fault != "not_image")
     folder = task_folder(output_dir, "azerion_images", result.run_id)
     assert sorted(p.name for p in folder.iterdir()) == sorted(
-        name for i in finished for name in (f"{i:04d}-0.jpg", f"{i:04d}-0.json")
+        [name for i in finished for name in (f"{i:04d}-0.jpg", f"{i:04d}-0.json")] + ["manifest.jsonl"]
     )
     assert leftovers(output_dir) == []
     assert f"prompt {failed} ('batch prompt {failed}')" in capfd.readouterr().out
@@ -288,14 +305,17 @@ def test_a_failed_prompt_lets_those_in_flight_finish_and_a_rerun_pays_only_the_r
 
     assert rerun.state == "success"
     assert sorted(generated_prompts(emulator)) == sorted([prompts[failed], prompts[4], prompts[5]])
-    assert [entry["prompt"] for entry in rerun.xcom("generate")] == prompts
+    assert [entry["prompt"] for entry in rerun.xcom("generate")["images"]] == prompts
 
 
 def test_outlet_asset_events_carry_the_image_uris(run_dag, emulator, output_dir):
     result = run_dag(DAG_FILE, "azerion_images_outlets", conf=run_conf(output_dir, ["a", "b"]))
 
-    uris = [entry["uri"] for entry in result.xcom("generate")]
-    assert result.asset_events("file:///azerion-test/images") == [{"uris": uris, "count": 2}]
+    xcom = result.xcom("generate")
+    uris = [entry["uri"] for entry in xcom["images"]]
+    assert result.asset_events("file:///azerion-test/images") == [
+        {"folder_uri": xcom["folder_uri"], "manifest_uri": xcom["manifest_uri"], "uris": uris, "count": 2}
+    ]
 
 
 def test_logs_show_each_image_and_a_summary_but_never_the_key_or_base64(run_dag, emulator, output_dir, capfd):

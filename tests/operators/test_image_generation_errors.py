@@ -45,7 +45,7 @@ def test_a_bad_image_fails_naming_its_prompt_and_stores_nothing_for_it(emulator,
     assert str(caught.value).startswith("prompt 1 ('a blue whale with a very long and winding")
     assert "…" in str(caught.value)  # the prompt is shortened
     folder = task_folder(output_dir, "direct", "manual__2024-05-01T06:30:00+00:00")
-    assert sorted(p.name for p in folder.iterdir()) == ["0000-0.jpg", "0000-0.json"]
+    assert sorted(p.name for p in folder.iterdir()) == ["0000-0.jpg", "0000-0.json", "manifest.jsonl"]
     assert generated_prompts(emulator) == PROMPTS[:2], "no prompt starts after a failure"
     assert leftovers(output_dir) == []
 
@@ -86,7 +86,7 @@ def test_an_absolute_local_path_without_scheme_is_accepted(emulator, output_dir)
 
     result = execute(op)
 
-    assert result[0]["uri"].startswith(f"file://{output_dir}/direct/")
+    assert result["images"][0]["uri"].startswith(f"file://{output_dir}/direct/")
 
 
 def test_leftover_temporary_files_are_removed(emulator, output_dir):
@@ -109,7 +109,7 @@ def test_an_incomplete_prompt_is_generated_again(emulator, output_dir):
     result = execute(operator(output_dir, prompt=["one", "two"]))
 
     assert generated_prompts(emulator) == ["two"]
-    assert (folder / "0001-0.jpg").stat().st_size == result[1]["bytes"]
+    assert (folder / "0001-0.jpg").stat().st_size == result["images"][1]["bytes"]
 
 
 def test_changed_parameters_are_generated_again(emulator, output_dir):

@@ -32,7 +32,8 @@ def assert_outputs_sound(root: Path) -> dict[str, dict[str, Any]]:
 
     No temporary or hidden file anywhere; every sidecar names an image whose size and SHA-256 it
     records, whose bytes are the format its media type and extension say, and which Pillow
-    decodes to the end; every image has such a sidecar.
+    decodes to the end; every image has such a sidecar; each line of a ``manifest.jsonl`` is
+    exactly the sidecar of an image next to it.
 
     :return: the sidecars' contents by the sidecar's path relative to ``root``.
     """
@@ -54,7 +55,19 @@ def assert_outputs_sound(root: Path) -> dict[str, dict[str, Any]]:
             decoded.load()  # raises on a truncated or corrupt image
         vouched.add(image)
         sidecars[str(path.relative_to(root))] = metadata
-    orphans = [str(p.relative_to(root)) for p in files if p.suffix != ".json" and p not in vouched]
+    manifests = [p for p in files if p.name == "manifest.jsonl"]
+    for manifest in manifests:  # each line is the sidecar of an image next to it (a killed try may lag)
+        for line in manifest.read_text().splitlines():
+            entry = json.loads(line)
+            name = manifest.parent / f"{entry['prompt_index']:04d}-{entry['image_index']}.json"
+            assert sidecars.get(str(name.relative_to(root))) == entry, (
+                f"{manifest}: stale line for {name.name}"
+            )
+    orphans = [
+        str(p.relative_to(root))
+        for p in files
+        if p.suffix != ".json" and p not in vouched and p not in manifests
+    ]
     assert orphans == [], f"images without a sidecar: {orphans}"
     return sidecars
 

@@ -24,7 +24,8 @@ from tests.reliability.helpers import SMALL
 
 MODEL = "stable-image-core-1.1"
 NO_KEY = (
-    "No Azerion API key: connection {conn!r} {why} and AZERION_API_KEY is not set. Put the key in the "
+    "No Azerion API key: connection {conn!r} {why} and neither AZERION_API_KEY nor AZERION_ACCESS_TOKEN "
+    "is set. Put the key in the "
     "connection's password (API key) field or export AZERION_API_KEY."
 )
 
@@ -143,7 +144,7 @@ BAD_INPUTS = [
         "download not http",
         "download",
         {"url": "file:///etc/passwd"},
-        "Image URL must be http(s); got a URL with another scheme",
+        "A result image URL must be an absolute http(s) URL; got one with scheme 'file'",
     ),
     # The operator's arguments, when the DAG is parsed...
     *(

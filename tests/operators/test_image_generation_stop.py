@@ -1,0 +1,95 @@
+"""A task that times out or is killed mid-generation stops within seconds and loses nothing stored."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from airflow_provider_azerion.exceptions import AzerionCancelledError
+from airflow_provider_azerion.operators.image_generation import ImageGenerationOperator
+from tests.operators.helpers import DAG_FILE, execute, leftovers, run_conf, sidecar, task_folder
+
+
+def _stored_prompts(folder):
+    """Prompts of the images stored in ``folder``, each checked against its complete sidecar."""
+    prompts = set()
+    for image in folder.glob("*.jpg"):
+        metadata = sidecar(folder, int(image.name[:4]))
+        assert metadata["bytes"] == image.stat().st_size
+        prompts.add(metadata["prompt"])
+    return prompts
+
+
+def _answered_prompts(emulator):
+    """Prompts whose generation the emulator answered (the fault script decides which, by arrival)."""
+    return {r.prompt for r in emulator.requests_to("/images/generations") if r.status == 200 and not r.fault}
+
+
+def test_execution_timeout_ends_the_task_within_seconds_with_what_was_stored(run_dag, emulator, output_dir):
+    # Prompts 1 and 3 would take 60 s each; read_timeout is 300 s and the hook would wait for them.
+    emulator.faults.script(["ok", "slow:60", "ok", "slow:60"])
+    prompts = [f"timeout prompt {i}" for i in range(4)]
+    started = time.monotonic()
+    result = run_dag(DAG_FILE, "azerion_images_timeout", conf=run_conf(output_dir, prompts))
+    elapsed = time.monotonic() - started
+
+    assert result.state == "failed"
+    assert elapsed < 30  # execution_timeout is 3 s: not read_timeout, not 60 s
+    folder = task_folder(output_dir, "azerion_images_timeout", result.run_id)
+    answered = _answered_prompts(emulator)
+    assert len(answered) == 2
+    assert _stored_prompts(folder) == answered  # every answered (paid) prompt was stored
+    assert leftovers(output_dir) == []
+    assert emulator.generation_count == 4  # nothing was sent after the timeout
+
+
+def test_on_kill_cancels_generations_in_flight_and_stores_what_arrived(emulator, output_dir):
+    emulator.latency = 0.0
+    emulator.faults.script(["ok", "slow:60", "slow:60"])
+    operator = ImageGenerationOperator(
+        task_id="generate",
+        prompt=["kill prompt 0", "kill prompt 1", "kill prompt 2", "kill prompt 3"],
+        output_path=output_dir.as_uri() + "/",
+        extra_params={"size": "64x64"},
+        max_active_requests=2,
+    )
+    errors: list[BaseException] = []
+
+    def run():
+        try:
+            execute(operator)
+        except BaseException as err:
+            errors.append(err)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    deadline = time.monotonic() + 20
+    while emulator.in_flight < 2 and time.monotonic() < deadline:  # prompts 1 and 2 hang
+        time.sleep(0.02)
+    assert emulator.in_flight == 2
+    killed = time.monotonic()
+    operator.on_kill()
+    worker.join(20)
+
+    assert not worker.is_alive()
+    assert time.monotonic() - killed < 10
+    assert isinstance(errors[0], AzerionCancelledError)
+    folder = task_folder(output_dir, "direct", "manual__2024-05-01T06:30:00+00:00")
+    answered = _answered_prompts(emulator)
+    assert len(answered) == 1
+    assert _stored_prompts(folder) == answered
+    assert leftovers(output_dir) == []
+    assert emulator.generation_count == 3  # prompt 3 never started
+
+
+def test_on_kill_before_or_after_execute_is_harmless(emulator, output_dir):
+    operator = ImageGenerationOperator(
+        task_id="generate",
+        prompt="a cat",
+        output_path=output_dir.as_uri() + "/",
+        extra_params={"size": "64x64"},
+    )
+    operator.on_kill()
+    execute(operator)
+    operator.on_kill()
+    assert emulator.generation_count == 1
