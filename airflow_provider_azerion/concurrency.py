@@ -54,6 +54,7 @@ def run_bounded(
     on_abort: Callable[[], None] | None = None,
     grace: float = 5.0,
     name: str = "worker",
+    inline: bool = False,
 ) -> RunOutcome[T]:
     """Run ``work(item)`` for each item, at most ``limit`` at once, and ``handle`` each result.
 
@@ -69,6 +70,8 @@ def run_bounded(
     """
     if limit < 1:
         raise ValueError(f"limit must be >= 1, got {limit}")
+    if inline:
+        return _run_inline(items, work, handle, cancel, on_abort)
     outcome: RunOutcome[T] = RunOutcome()
     pending = iter(items)
     results: queue.SimpleQueue[tuple[T, bool, object]] = queue.SimpleQueue()
@@ -135,4 +138,34 @@ def run_bounded(
             settle(*got)
         raise
     outcome.not_started = [item for item in pending if item is not _END]  # type: ignore[misc]
+    return outcome
+
+
+def _run_inline(
+    items: Iterable[T],
+    work: Callable[[T], R],
+    handle: Callable[[T, R], None],
+    cancel: threading.Event | None,
+    on_abort: Callable[[], None] | None,
+) -> RunOutcome[T]:
+    """One item at a time in the calling thread: no thread hand-off, no GIL convoy."""
+    outcome: RunOutcome[T] = RunOutcome()
+    pending = iter(items)
+    try:
+        for item in pending:
+            if cancel is not None and cancel.is_set():
+                outcome.not_started.append(item)
+                break
+            try:
+                result = work(item)
+                handle(item, result)
+            except Exception as err:
+                outcome.failures[item] = err
+                break
+            outcome.handled.append(item)
+    except BaseException:
+        if on_abort is not None:
+            on_abort()
+        raise
+    outcome.not_started.extend(pending)
     return outcome

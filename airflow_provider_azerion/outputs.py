@@ -406,13 +406,13 @@ class OutputFolder:
                 "sha256": hashlib.sha256(data).hexdigest(),
                 **self._identity_fields(),
             }
-            sidecars.append((name, sidecar_name(prompt_index, image_index), _json_normalised(metadata)))
+            encoded = _encode(metadata)  # once: the stored text, and what a JSON round trip gives back
+            sidecars.append((name, sidecar_name(prompt_index, image_index), json.loads(encoded), encoded))
         # Only now the sidecars: whoever sees one may trust every image of the prompt.
-        for _, metadata_name, metadata in sidecars:
+        for _, metadata_name, _, encoded in sidecars:
             if local is None:
-                write_atomic(self.path / metadata_name, _encode(metadata))
+                write_atomic(self.path / metadata_name, encoded)
             else:
-                encoded = _encode(metadata)
                 moves.append(
                     (
                         write_local_temp(local.folder, metadata_name, encoded),
@@ -425,7 +425,7 @@ class OutputFolder:
             remove_files(self.path, stale)  # e.g. a .png from an older try that now returned a .webp
         else:
             local.submit(moves, [f"{local.folder}/{name}" for name in stale], label=prompt_index)
-        return [self._stored(name, metadata_name, metadata) for name, metadata_name, metadata in sidecars]
+        return [self._stored(name, metadata_name, metadata) for name, metadata_name, metadata, _ in sidecars]
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every image and sidecar written so far is durable under its final name.

@@ -16,6 +16,7 @@ This module is imported lazily (inside ``execute``), never by a DAG file's impor
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import uuid
@@ -446,12 +447,17 @@ def _fsync_path(path: str) -> None:
         os.close(fd)
 
 
+_TEMP_COUNTER = itertools.count()
+
+
 def write_local_temp(folder: str, name: str, data: bytes) -> str:
     """Write ``data`` to a new hidden temporary file for ``name`` in ``folder`` (no ``fsync``).
 
     :return: the temporary file's path, for :meth:`LocalCommitter.submit`.
     """
-    temp = f"{folder}/.{name}.{uuid.uuid4().hex}{TEMP_SUFFIX}"
+    # Unique within the process (pid and a counter), cheaper than a uuid per file; temporary files
+    # of another process are never reused, and a crashed try's are removed by the next.
+    temp = f"{folder}/.{name}.{os.getpid()}-{next(_TEMP_COUNTER)}{TEMP_SUFFIX}"
     try:
         with open(temp, "wb") as out:
             out.write(data)

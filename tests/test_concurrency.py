@@ -174,3 +174,38 @@ def test_workers_are_daemon_threads():
 def test_limit_must_be_positive():
     with pytest.raises(ValueError, match="limit"):
         run_bounded([1], lambda item: item, lambda *_: None, limit=0)
+
+
+def test_inline_runs_everything_in_the_calling_thread_and_stops_at_the_first_failure():
+    threads = set()
+
+    def work(item):
+        threads.add(threading.get_ident())
+        if item == 2:
+            raise RuntimeError("work 2 failed")
+        return item
+
+    handled = []
+    outcome = run_bounded(range(5), work, lambda item, _: handled.append(item), limit=1, inline=True)
+    assert threads == {threading.get_ident()}
+    assert handled == outcome.handled == [0, 1]
+    assert set(outcome.failures) == {2}
+    assert outcome.not_started == [3, 4]
+
+
+def test_inline_honours_cancel_and_calls_on_abort_when_interrupted():
+    cancel = threading.Event()
+    outcome = run_bounded(
+        range(4), lambda item: item, lambda item, _: cancel.set(), limit=1, inline=True, cancel=cancel
+    )
+    assert outcome.handled == [0]
+    assert outcome.not_started == [1, 2, 3]
+
+    aborted = threading.Event()
+
+    def interrupted(item):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_bounded([0], interrupted, lambda *_: None, limit=1, inline=True, on_abort=aborted.set)
+    assert aborted.is_set()

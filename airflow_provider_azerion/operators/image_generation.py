@@ -252,6 +252,9 @@ class ImageGenerationOperator(BaseOperator):
                 cancel=cancel,
                 on_abort=hook.cancel,
                 name="azerion-generate",
+                # One at a time, the task's own thread does it all: thread hand-offs would cost
+                # more than they overlap (the disk flushes still happen off-thread).
+                inline=self.max_active_requests == 1,
             )
         except BaseException:
             folder.flush(timeout=5)  # what arrived is written; a stuck disk must not hold the stop

@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from airflow_provider_azerion.exceptions import AzerionCancelledError
 from airflow_provider_azerion.operators.image_generation import ImageGenerationOperator
 from tests.operators.helpers import DAG_FILE, execute, leftovers, run_conf, sidecar, task_folder
@@ -43,15 +45,15 @@ def test_execution_timeout_ends_the_task_within_seconds_with_what_was_stored(run
     assert emulator.generation_count == 4  # nothing was sent after the timeout
 
 
-def test_on_kill_cancels_generations_in_flight_and_stores_what_arrived(emulator, output_dir):
-    emulator.latency = 0.0
-    emulator.faults.script(["ok", "slow:60", "slow:60"])
+@pytest.mark.parametrize("concurrency", [1, 2])  # 1 runs in the task's own thread, 2 in workers
+def test_on_kill_cancels_generations_in_flight_and_stores_what_arrived(emulator, output_dir, concurrency):
+    emulator.faults.script(["ok", *["slow:60"] * concurrency])
     operator = ImageGenerationOperator(
         task_id="generate",
         prompt=["kill prompt 0", "kill prompt 1", "kill prompt 2", "kill prompt 3"],
         output_path=output_dir.as_uri() + "/",
         extra_params={"size": "64x64"},
-        max_active_requests=2,
+        max_active_requests=concurrency,
     )
     errors: list[BaseException] = []
 
@@ -64,9 +66,9 @@ def test_on_kill_cancels_generations_in_flight_and_stores_what_arrived(emulator,
     worker = threading.Thread(target=run)
     worker.start()
     deadline = time.monotonic() + 20
-    while emulator.in_flight < 2 and time.monotonic() < deadline:  # prompts 1 and 2 hang
+    while emulator.in_flight < concurrency and time.monotonic() < deadline:  # the slow ones hang
         time.sleep(0.02)
-    assert emulator.in_flight == 2
+    assert emulator.in_flight == concurrency
     killed = time.monotonic()
     operator.on_kill()
     worker.join(20)
@@ -79,7 +81,7 @@ def test_on_kill_cancels_generations_in_flight_and_stores_what_arrived(emulator,
     assert len(answered) == 1
     assert _stored_prompts(folder) == answered
     assert leftovers(output_dir) == []
-    assert emulator.generation_count == 3  # prompt 3 never started
+    assert emulator.generation_count == 1 + concurrency  # nothing started after the kill
 
 
 def test_on_kill_before_or_after_execute_is_harmless(emulator, output_dir):
