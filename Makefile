@@ -13,7 +13,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-airflow-$(AIRFLOW_VERSION)
 PIP_QUIET := 2>&1 | { grep -v -e "is ignored: it is neither" -e "^$$" || true; }
 
-.PHONY: help install lint typecheck pytest test test-oldest demo bench clean
+.PHONY: help install lint typecheck pytest test test-oldest demo bench clean chromium
 
 help:
 	@echo "make demo         generate images with the example DAG (offline emulator unless AZERION_API_KEY is set)"
@@ -35,8 +35,23 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+# The browser tests (tests/ui) drive Debian's Chromium through Playwright; nothing is downloaded at
+# run time. CI runs as root on a fresh Debian machine: install it there; elsewhere fail saying how.
+CHROMIUM ?= /usr/bin/chromium
+
+chromium:
+	@test -x $(CHROMIUM) || [ "$(CHROMIUM)" != /usr/bin/chromium ] || [ "$$(id -u)" != 0 ] || \
+		! command -v apt-get >/dev/null || \
+		{ echo "Installing Chromium for the browser tests: apt-get install chromium"; \
+		  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
+	@test -x $(CHROMIUM) || { \
+		echo "The browser tests (tests/ui) need Chromium at $(CHROMIUM), and it is missing."; \
+		echo "Install it as root: apt-get update && apt-get install -y chromium   (Debian's package)"; \
+		echo "or point CHROMIUM=/path/to/chromium at another Chromium executable."; \
+		exit 1; }
+
+pytest: $(STAMP) chromium
+	AZERION_TEST_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest test-oldest
 

@@ -12,6 +12,9 @@ under the output folder (``.demo/images``, recreated too), checking that each on
 matches the checksum in its sidecar. Exits non-zero when anything fails.
 
 Usage: ``python scripts/demo.py [--date YYYY-MM-DD] [--output-dir DIR] [--airflow-home DIR]``.
+
+With ``--serve`` it then keeps an Airflow API server running on the demo's installation (on
+127.0.0.1) and prints the URL of the run's Images tab and a login, until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -56,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output-dir", type=Path, default=REPO_ROOT / ".demo" / "images")
     parser.add_argument("--airflow-home", type=Path, default=REPO_ROOT / ".demo" / "airflow")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds allowed per Airflow command")
+    parser.add_argument(
+        "--serve", action="store_true", help="then keep an Airflow UI running on the images (until Ctrl-C)"
+    )
+    parser.add_argument("--port", type=int, default=0, help="port of the --serve UI (default: a free one)")
     args = parser.parse_args(argv)
     started = time.monotonic()
     try:
@@ -64,6 +71,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nDEMO FAILED: {err}", flush=True)
         return 1
     print(f"\nDemo finished in {time.monotonic() - started:.0f} s: {len(images)} image(s) generated.")
+    if not args.serve:
+        python = Path(sys.executable)
+        shown = python.relative_to(REPO_ROOT) if python.is_relative_to(REPO_ROOT) else python
+        print(f"To see them in Airflow's UI (the Images tab): {shown} scripts/demo.py --serve")
+        return 0
+    try:
+        serve_ui(args.airflow_home.resolve(), args.output_dir.resolve(), args.port, args.timeout)
+    except DemoError as err:
+        print(f"\nDEMO UI FAILED: {err}", flush=True)
+        return 1
     return 0
 
 
@@ -115,6 +132,82 @@ def run_demo(output_dir: Path, airflow_home: Path, date: str, timeout: float) ->
         if emulator is not None:
             emulator.stop()
     return report_images(output_dir)
+
+
+def serve_ui(airflow_home: Path, output_dir: Path, port: int, timeout: float) -> None:
+    """Run ``airflow api-server`` on the demo's installation until Ctrl-C; print the Images tab's URL.
+
+    The server listens on 127.0.0.1 only, with the simple auth manager and one user, ``admin``,
+    whose password is made up now and printed.
+    """
+    import secrets
+    import socket
+    import sqlite3
+    import urllib.request
+    from urllib.parse import quote
+
+    if not port:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    password = secrets.token_urlsafe(9)
+    passwords = airflow_home / "ui-passwords.json"
+    passwords.write_text(json.dumps({"admin": password}))
+    with sqlite3.connect(airflow_home / "airflow.db") as db:
+        row = db.execute("SELECT run_id FROM dag_run WHERE dag_id = ? ORDER BY id DESC", (DAG_ID,)).fetchone()
+    if row is None:
+        raise DemoError(f"no run of {DAG_ID} in {airflow_home / 'airflow.db'}")
+    env = airflow_env(airflow_home, output_dir, {"conn_type": "azerion"})
+    env.update(
+        {
+            "AIRFLOW__API__BASE_URL": url,
+            "AIRFLOW__CORE__AUTH_MANAGER": (
+                "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+            ),
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
+        }
+    )
+    log_path = airflow_home / "api-server.log"
+    print(f"\n$ airflow api-server --host 127.0.0.1 --port {port}    (full log: {log_path})", flush=True)
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "airflow", "api-server", "--host", "127.0.0.1", "--port", str(port)),
+                *("--workers", "1"),  # one person looks at it
+            ],
+            env=env,
+            cwd=airflow_home,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # so stop_group() reaches its workers too
+        )
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                raise DemoError(f"airflow api-server exited with {process.returncode}; see {log_path}")
+            with suppress(OSError), urllib.request.urlopen(f"{url}/api/v2/monitor/health", timeout=2):  # noqa: S310
+                break
+            if time.monotonic() > deadline:
+                raise DemoError(f"airflow api-server did not start within {timeout:g} s; see {log_path}")
+            time.sleep(0.5)
+        run = f"{url}/dags/{DAG_ID}/runs/{quote(row[0], safe='')}"
+        print(f"\nThe run's images in Airflow's UI (log in as admin, password {password}):")
+        print(f"  task instance: {run}/tasks/generate/plugin/azerion-images")
+        print(f"  DAG run:       {run}/plugin/azerion-run-images")
+        print("Ctrl-C stops the server.", flush=True)
+        signal.signal(signal.SIGTERM, _interrupt)  # stopped from outside: still stop the server
+        with suppress(KeyboardInterrupt):
+            process.wait()
+    finally:
+        stop_group(process)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def recreate(folder: Path) -> None:

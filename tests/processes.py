@@ -63,14 +63,20 @@ def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
 
 
 def start_api_server(
-    env: dict[str, str], port: int, log: Path, apps: str | None = "execution", health: str | None = None
+    env: dict[str, str],
+    port: int,
+    log: Path,
+    apps: str | None = "execution",
+    health: str | None = None,
+    workers: int = 1,
 ) -> subprocess.Popen:
     """Start ``airflow api-server`` on 127.0.0.1:``port`` and wait until it answers.
 
     :param apps: the ``--apps`` to serve (``None``: Airflow's default, the UI and both APIs).
     :param health: the path to poll; defaults to the Execution API's health route.
+    :param workers: uvicorn worker processes.
     """
-    args = ["api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    args = ["api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
     if apps:
         args += ["--apps", apps]
     api = start(args, env, log)

@@ -1,0 +1,329 @@
+"""What a task instance's folder holds, read the way the operator wrote it.
+
+The folder is the only source: it holds what every try stored, including tries that failed or
+are still running (a task's XCom exists only after a successful try). One listing gives the file
+names; each image ``NNNN-J.<ext>`` is described by its sidecar ``NNNN-J.json``. When the folder
+has a ``manifest.jsonl`` (one sidecar object per line, written at the end of a successful try),
+its lines stand in for the sidecars of images whose size still matches, which saves one read per
+image on object stores; images written after it (a later try) are read from their sidecars.
+
+Only names matching the operator's pattern count: hidden temporary files (``.*.partial``) and
+anything else in the folder are ignored, and a name is never taken from a sidecar's contents
+unless the listing has it too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from airflow_provider_azerion.plugins.dimensions import HEAD_BYTES, SHORT_HEAD_BYTES, image_dimensions
+from airflow_provider_azerion.storage import LOCAL_PROTOCOLS
+
+if TYPE_CHECKING:
+    from airflow.sdk import ObjectStoragePath
+
+#: An image the operator stores: prompt index (4 digits or more), image index, extension.
+IMAGE_NAME = re.compile(r"(?P<prompt>\d{4,9})-(?P<image>\d{1,4})\.(?P<ext>png|jpg|jpeg|webp|gif)")
+#: The JSON sidecar of an image.
+SIDECAR_NAME = re.compile(r"(?P<prompt>\d{4,9})-(?P<image>\d{1,4})\.json")
+MANIFEST_NAME = "manifest.jsonl"
+#: Manifests larger than this are ignored (the sidecars are read instead).
+MAX_MANIFEST_BYTES = 32 * 1024 * 1024
+#: Sidecars larger than this are not read.
+MAX_SIDECAR_BYTES = 1024 * 1024
+#: Files of one folder read at once from a remote store.
+READ_CONCURRENCY = 8
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    """One image of a task instance's folder.
+
+    :param name: its file name in the folder.
+    :param bytes: its size, from the listing.
+    :param metadata: its sidecar (or manifest line); empty when it has none yet.
+    :param sidecar: the sidecar's file name, when the folder has it.
+    :param uri: the image's plain URI (no connection id, user or query string).
+    :param dimensions: width and height in pixels, when known.
+    """
+
+    name: str
+    bytes: int
+    metadata: Mapping[str, Any]
+    sidecar: str | None
+    uri: str
+    dimensions: tuple[int, int] | None = None
+
+    @property
+    def sort_key(self) -> tuple[int, int]:
+        """Prompt index, then image index."""
+        return _indexes(self.name)
+
+    @property
+    def sha256(self) -> str | None:
+        """The checksum the sidecar records, if any."""
+        value = self.metadata.get("sha256")
+        return value if isinstance(value, str) else None
+
+
+@dataclass
+class FolderContents:
+    """What one task instance's folder holds (or why it could not be read).
+
+    :param uri: the folder's plain URI.
+    :param image_names: every image file name, in prompt then image order.
+    :param images: the images described, for the names asked for (a page of them).
+    :param error: why the folder could not be read; ``None`` when it was.
+    """
+
+    uri: str
+    image_names: list[str] = field(default_factory=list)
+    images: list[StoredImage] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def count(self) -> int:
+        """How many images the folder holds."""
+        return len(self.image_names)
+
+
+def public_uri(uri: str) -> str:
+    """``uri`` without user info, query string or fragment: what a page may show.
+
+    Object stores' URIs carry none of these, but an ``output_path`` could (a connection id as
+    user name, a signed URL): a page must never show them.
+    """
+    parts = urlsplit(uri)
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def is_image_name(name: str) -> bool:
+    """Whether ``name`` is an image file name the operator writes (and nothing else)."""
+    return IMAGE_NAME.fullmatch(name) is not None
+
+
+def is_sidecar_name(name: str) -> bool:
+    """Whether ``name`` is a sidecar file name the operator writes (and nothing else)."""
+    return SIDECAR_NAME.fullmatch(name) is not None
+
+
+def read_folder(
+    folder: ObjectStoragePath,
+    *,
+    offset: int = 0,
+    limit: int | None = None,
+    dimensions: DimensionCache | None = None,
+) -> FolderContents:
+    """List a task instance's folder and describe its images (a slice of them).
+
+    :param folder: the task instance's folder.
+    :param offset: index of the first image to describe, in prompt then image order.
+    :param limit: how many images to describe; ``None`` for all. Only these are read.
+    :param dimensions: where pixel sizes are remembered between pages; read from the images'
+        first bytes when not known.
+    :return: the contents; ``error`` says why the folder could not be read, if it could not.
+    """
+    from airflow_provider_azerion.storage import list_files, storage_uri
+
+    contents = FolderContents(uri=public_uri(storage_uri(folder)))
+    try:
+        listing = list_files(folder)
+    except Exception as err:
+        contents.error = _describe(err)
+        return contents
+    names = sorted((name for name in listing if is_image_name(name)), key=_indexes)
+    if folder.protocol in LOCAL_PROTOCOLS:  # the operator writes no links; one could point anywhere
+        names = [name for name in names if not os.path.islink((folder / name).path)]
+    contents.image_names = names
+    chosen = names[offset : None if limit is None else offset + limit]
+    if not chosen:
+        return contents
+    try:
+        metadata = _metadata(folder, listing, chosen)
+    except Exception as err:
+        contents.error = _describe(err)
+        return contents
+    images = []
+    for name in chosen:
+        sidecar = _sidecar_of(name)
+        images.append(
+            StoredImage(
+                name=name,
+                bytes=listing[name],
+                metadata=metadata.get(name, {}),
+                sidecar=sidecar if sidecar in listing else None,
+                uri=public_uri(storage_uri(folder / name)),
+            )
+        )
+    contents.images = _with_dimensions(folder, images, dimensions or DimensionCache())
+    return contents
+
+
+def _indexes(name: str) -> tuple[int, int]:
+    match = IMAGE_NAME.fullmatch(name) or SIDECAR_NAME.fullmatch(name)
+    return (int(match["prompt"]), int(match["image"])) if match else (-1, -1)
+
+
+def _sidecar_of(image_name: str) -> str:
+    return image_name.rsplit(".", 1)[0] + ".json"
+
+
+def _metadata(folder: ObjectStoragePath, listing: Mapping[str, int], names: list[str]) -> dict[str, dict]:
+    """Sidecar contents of ``names``: from the manifest when it is current, else from the sidecars."""
+    found: dict[str, dict] = {}
+    if 0 < listing.get(MANIFEST_NAME, 0) <= MAX_MANIFEST_BYTES:
+        wanted = set(names)
+        for entry in _manifest_entries(folder):
+            name = entry.get("image") or str(entry.get("uri") or "").rsplit("/", 1)[-1]
+            # A line describes the file only if the file still has the size it records: a later
+            # try may have replaced the image (and its sidecar) since the manifest was written.
+            if name in wanted and listing.get(name) == entry.get("bytes"):
+                found[name] = entry
+    to_read = [
+        name
+        for name in names
+        if name not in found and 0 < listing.get(_sidecar_of(name), 0) <= MAX_SIDECAR_BYTES
+    ]
+    contents = read_many(folder, [(_sidecar_of(name), None) for name in to_read])
+    for name, content in zip(to_read, contents, strict=True):
+        metadata = _json_object(content)
+        if metadata is not None:  # else unreadable, torn or not a sidecar: shown without it
+            found[name] = metadata
+    return found
+
+
+def read_many(folder: ObjectStoragePath, files: list[tuple[str, int | None]]) -> list[bytes | Exception]:
+    """Read several files of ``folder`` at once (a few at a time: object stores are slow per request).
+
+    :param folder: the folder.
+    :param files: per file, its name and how many leading bytes to read (``None``: all of it).
+    :return: per file, its bytes or the exception reading it raised.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    fs = folder.fs
+
+    def read(name: str, end: int | None) -> bytes | Exception:
+        try:
+            return fs.cat_file((folder / name).path, start=0 if end else None, end=end)
+        except Exception as err:
+            return err
+
+    if len(files) <= 1 or folder.protocol in LOCAL_PROTOCOLS:
+        return [read(name, end) for name, end in files]
+    with ThreadPoolExecutor(max_workers=min(READ_CONCURRENCY, len(files))) as pool:
+        return list(pool.map(lambda item: read(*item), files))
+
+
+def _manifest_entries(folder: ObjectStoragePath) -> Iterable[dict]:
+    try:
+        text = folder.fs.cat_file((folder / MANIFEST_NAME).path).decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return []
+    entries = []
+    for line in text.splitlines():
+        entry = _json_object(line)
+        if entry is not None:
+            entries.append(entry)
+    return entries
+
+
+def _json_object(content: Any) -> dict | None:
+    if isinstance(content, BaseException):
+        return None
+    try:
+        value = json.loads(content)
+    except (TypeError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _with_dimensions(
+    folder: ObjectStoragePath, images: list[StoredImage], cache: DimensionCache
+) -> list[StoredImage]:
+    """``images`` with their pixel sizes: recorded, remembered, or read from their first bytes."""
+    sizes: dict[str, tuple[int, int] | None] = {}
+    to_read = []
+    for image in images:
+        recorded = _recorded_dimensions(image.metadata)
+        known = recorded or cache.get(_dimension_key(image))
+        if known is not None:
+            sizes[image.name] = known
+        else:
+            to_read.append(image)
+    # Most images state their size in their first bytes; a JPEG with large metadata further on.
+    for head_bytes in (SHORT_HEAD_BYTES, HEAD_BYTES):
+        if not to_read:
+            break
+        heads = read_many(folder, [(image.name, head_bytes) for image in to_read])
+        unknown = []
+        for image, head in zip(to_read, heads, strict=True):
+            size = image_dimensions(head) if isinstance(head, bytes) else None
+            sizes[image.name] = size
+            if size is not None:
+                cache.put(_dimension_key(image), size)
+            elif isinstance(head, bytes) and len(head) == head_bytes:
+                unknown.append(image)  # cut short: look further
+        to_read = unknown
+    return [
+        StoredImage(image.name, image.bytes, image.metadata, image.sidecar, image.uri, sizes.get(image.name))
+        for image in images
+    ]
+
+
+def _recorded_dimensions(metadata: Mapping[str, Any]) -> tuple[int, int] | None:
+    width, height = metadata.get("width"), metadata.get("height")
+    if isinstance(width, int) and isinstance(height, int) and width > 0 and height > 0:
+        return width, height
+    return None
+
+
+def _dimension_key(image: StoredImage) -> tuple[str, int, str | None]:
+    return (image.uri, image.bytes, image.sha256)
+
+
+def _describe(err: BaseException) -> str:
+    """An error as a person reads it, with any secret Airflow knows of masked."""
+    text = f"{type(err).__name__}: {err}"
+    try:
+        from airflow._shared.secrets_masker import redact
+    except ImportError:  # pragma: no cover - layout of a future Airflow
+        return text
+    return str(redact(text))
+
+
+class DimensionCache:
+    """Pixel sizes of images already seen, so that a page is not read twice (thread-safe, LRU).
+
+    :param max_entries: how many images to remember.
+    """
+
+    def __init__(self, max_entries: int = 20_000) -> None:
+        self.max_entries = max_entries
+        self._sizes: OrderedDict[tuple, tuple[int, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple) -> tuple[int, int] | None:
+        """The remembered size of an image version, if any."""
+        with self._lock:
+            size = self._sizes.get(key)
+            if size is not None:
+                self._sizes.move_to_end(key)
+            return size
+
+    def put(self, key: tuple, size: tuple[int, int]) -> None:
+        """Remember the size of an image version."""
+        with self._lock:
+            self._sizes[key] = size
+            self._sizes.move_to_end(key)
+            while len(self._sizes) > self.max_entries:
+                self._sizes.popitem(last=False)
