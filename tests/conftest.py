@@ -265,3 +265,23 @@ def output_dir(tmp_path) -> Path:
     path = tmp_path / "images"
     path.mkdir()
     return path
+
+
+def emulator_connection_json(base_url: str, api_key: str) -> str:
+    """``AIRFLOW_CONN_AZERION_DEFAULT`` for an emulator, with fast hook backoff for tests."""
+    return json.dumps(
+        {
+            "conn_type": "azerion",
+            "host": base_url,
+            "password": api_key,
+            "extra": {"backoff_factor": 0.01, "max_retry_wait": 0.05},
+        }
+    )
+
+
+def put_emulator_behind_default_connection(emulator, monkeypatch, api_key: str):
+    """Give the emulator ``api_key`` and point ``azerion_default`` at it; no ``AZERION_API_KEY`` fallback."""
+    emulator.api_key = api_key
+    monkeypatch.setenv("AIRFLOW_CONN_AZERION_DEFAULT", emulator_connection_json(emulator.base_url, api_key))
+    monkeypatch.delenv("AZERION_API_KEY", raising=False)
+    return emulator

@@ -32,7 +32,6 @@ from urllib.parse import urlsplit
 
 from airflow_provider_azerion.exceptions import (
     AzerionCancelledError,
-    AzerionConfigurationError,
     AzerionConnectionError,
     AzerionDownloadError,
     AzerionError,
@@ -581,13 +580,6 @@ def _root_cause(err: BaseException) -> str:
     # urllib3 messages embed object reprs; keep the human part.
     text = re.sub(r"<[^>]*>: ", "", text)
     return f"{type(cause).__name__}: {text}"
-
-
-def check_url(url: str) -> None:
-    """Refuse a URL that is not absolute http(s) before anything is sent."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise AzerionConfigurationError(f"Not an http(s) URL: {scrub(strip_query(url))!r}")
 
 
 _ADAPTER_CLASS: type | None = None

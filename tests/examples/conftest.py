@@ -6,12 +6,11 @@ tests set it through ``AIRFLOW_VAR_AZERION_OUTPUT_BASE``, which is how a deploym
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, emulator_connection_json, put_emulator_behind_default_connection
 
 EXAMPLE_DAGS = REPO_ROOT / "example_dags"
 #: Recognisable, so tests can prove it never reaches files, XCom or output.
@@ -20,23 +19,13 @@ SECRET_KEY = "sk-azerion-EXAMPLES-SECRET-5c0ffee"
 
 def connection_json(base_url: str, api_key: str = SECRET_KEY) -> str:
     """``AIRFLOW_CONN_AZERION_DEFAULT`` for an emulator, with fast hook backoff for tests."""
-    return json.dumps(
-        {
-            "conn_type": "azerion",
-            "host": base_url,
-            "password": api_key,
-            "extra": {"backoff_factor": 0.01, "max_retry_wait": 0.05},
-        }
-    )
+    return emulator_connection_json(base_url, api_key)
 
 
 @pytest.fixture
 def emulator(azerion_emulator, monkeypatch):
     """The emulator behind connection ``azerion_default``; no ``AZERION_API_KEY`` fallback."""
-    azerion_emulator.api_key = SECRET_KEY
-    monkeypatch.setenv("AIRFLOW_CONN_AZERION_DEFAULT", connection_json(azerion_emulator.base_url))
-    monkeypatch.delenv("AZERION_API_KEY", raising=False)
-    return azerion_emulator
+    return put_emulator_behind_default_connection(azerion_emulator, monkeypatch, SECRET_KEY)
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ The browser tests (``test_browser.py``) start a real ``airflow api-server`` inst
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,7 +19,12 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import AIRFLOW_HOME, DagRunResult
+from tests.conftest import (
+    AIRFLOW_HOME,
+    DagRunResult,
+    emulator_connection_json,
+    put_emulator_behind_default_connection,
+)
 
 # The API server's thumbnails on disk: in this session's Airflow home, not the shared temp folder.
 os.environ.setdefault("AIRFLOW__AZERION__THUMBNAIL_CACHE_DIR", str(AIRFLOW_HOME / "azerion-thumbnails"))
@@ -35,23 +39,13 @@ HOSTILE_PROMPT = "<script>alert('prompt')</script><img src=x onerror=alert(1)> &
 
 def connection_json(base_url: str) -> str:
     """``AIRFLOW_CONN_AZERION_DEFAULT`` for an emulator, with fast hook backoff."""
-    return json.dumps(
-        {
-            "conn_type": "azerion",
-            "host": base_url,
-            "password": SECRET_KEY,
-            "extra": {"backoff_factor": 0.01, "max_retry_wait": 0.05},
-        }
-    )
+    return emulator_connection_json(base_url, SECRET_KEY)
 
 
 @pytest.fixture
 def emulator(azerion_emulator, monkeypatch):
     """The emulator behind ``azerion_default``; no ``AZERION_API_KEY`` fallback."""
-    azerion_emulator.api_key = SECRET_KEY
-    monkeypatch.setenv("AIRFLOW_CONN_AZERION_DEFAULT", connection_json(azerion_emulator.base_url))
-    monkeypatch.delenv("AZERION_API_KEY", raising=False)
-    return azerion_emulator
+    return put_emulator_behind_default_connection(azerion_emulator, monkeypatch, SECRET_KEY)
 
 
 def ui_conf(output_dir: Path, prompts: list[str], **params: Any) -> dict[str, Any]:
