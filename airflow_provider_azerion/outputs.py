@@ -52,7 +52,6 @@ from airflow_provider_azerion.storage import (
     sanitize_segment,
     storage_uri,
     write_atomic,
-    write_local_temp,
 )
 
 if TYPE_CHECKING:
@@ -387,13 +386,13 @@ class OutputFolder:
         :return: the stored images in image order.
         """
         local = self._local_committer()
-        sidecars, moves = [], []
+        sidecars, files = [], []
         for image_index, (data, fmt, revised_prompt) in enumerate(images):
             name = image_name(prompt_index, image_index, fmt.extension)
             if local is None:
                 write_atomic(self.path / name, data)
             else:
-                moves.append((write_local_temp(local.folder, name, data), f"{local.folder}/{name}"))
+                files.append((name, data))  # written by the committer while the next request runs
             metadata = {
                 **common,
                 "prompt_index": prompt_index,
@@ -413,18 +412,13 @@ class OutputFolder:
             if local is None:
                 write_atomic(self.path / metadata_name, encoded)
             else:
-                moves.append(
-                    (
-                        write_local_temp(local.folder, metadata_name, encoded),
-                        f"{local.folder}/{metadata_name}",
-                    )
-                )
+                files.append((metadata_name, encoded))
         written = {name for entry in sidecars for name in entry[:2]}
         stale = [n for n in self._listing if n.startswith(f"{prompt_index:04d}-") and n not in written]
         if local is None:
             remove_files(self.path, stale)  # e.g. a .png from an older try that now returned a .webp
         else:
-            local.submit(moves, [f"{local.folder}/{name}" for name in stale], label=prompt_index)
+            local.submit(files, stale, label=prompt_index)
         return [self._stored(name, metadata_name, metadata) for name, metadata_name, metadata, _ in sidecars]
 
     def flush(self, timeout: float | None = None) -> bool:

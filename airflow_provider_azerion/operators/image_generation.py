@@ -280,7 +280,8 @@ class ImageGenerationOperator(BaseOperator):
             if isinstance(failure, CommitError):  # the prompt whose files could not be written
                 del failures[index]
                 failures[failure.label] = failure.error
-                results.pop(failure.label, None)
+                for lost in failure.lost:  # it and the prompts dropped with it: not stored after all
+                    results.pop(lost, None)
         if cancel.is_set() and not failures:
             failures = {outcome.not_started[0]: AzerionCancelledError("the task was stopped (on_kill)")}
         if failures:

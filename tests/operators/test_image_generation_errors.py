@@ -8,6 +8,8 @@ argument, with the exact error it gets, is in ``tests/reliability/test_bad_input
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
@@ -76,6 +78,38 @@ def test_a_storage_error_names_the_prompt_and_leaves_no_temporary_file(emulator,
     with pytest.raises(AirflowException, match=r"^prompt 0 \('a red fox'\): IsADirectoryError"):
         execute(operator(output_dir, prompt="a red fox"))
 
+    assert leftovers(output_dir) == []
+
+
+@pytest.mark.parametrize("concurrency", [1, 3])
+def test_after_a_storage_error_the_manifest_lists_only_files_on_disk_and_a_retry_completes(
+    emulator, output_dir, concurrency
+):
+    prompts = [f"commit prompt {index}" for index in range(6)]
+    folder = task_folder(output_dir, "direct", "manual__2024-05-01T06:30:00+00:00")
+    (folder / "0002-0.jpg").mkdir(parents=True)  # prompt 2's image cannot be renamed into place
+
+    with pytest.raises(AirflowException, match=r"^prompt 2 "):
+        execute(operator(output_dir, prompt=prompts, max_active_requests=concurrency))
+
+    assert leftovers(output_dir) == []
+    listed = (
+        [json.loads(line) for line in (folder / "manifest.jsonl").read_text().splitlines()]
+        if (folder / "manifest.jsonl").exists()
+        else []
+    )
+    assert 2 not in [entry["prompt_index"] for entry in listed]
+    for entry in listed:  # whatever the commit passes dropped with prompt 2 is not listed
+        assert (folder / entry["image"]).stat().st_size == entry["bytes"]
+        assert (folder / entry["image"].replace(".jpg", ".json")).is_file()
+    first_try = emulator.generation_count
+
+    (folder / "0002-0.jpg").rmdir()
+    result = execute(operator(output_dir, prompt=prompts, max_active_requests=concurrency))
+
+    assert [entry["prompt"] for entry in result["images"]] == prompts
+    stored_before = {entry["prompt_index"] for entry in listed}
+    assert emulator.generation_count - first_try <= len(prompts) - len(stored_before)
     assert leftovers(output_dir) == []
 
 
