@@ -82,6 +82,10 @@ class ImageGenerationOperator(BaseOperator):
     :param max_images: most images one task may generate: prompts x images per prompt (``n``, or
         seedream's ``sequential_image_generation_options.max_images``). Default ``max_prompts``
         x images per prompt.
+    :param log_each_image: one INFO line per image written (its URI, size and generation time).
+        ``None`` (default) does so while a try generates at most 50 prompts; above that, each
+        image's line is at DEBUG and an INFO progress line marks every 5 % of the prompts, so a
+        task log stays readable at 10 000 prompts. Every image is in the manifest either way.
     """
 
     template_fields: Sequence[str] = (
@@ -112,6 +116,7 @@ class ImageGenerationOperator(BaseOperator):
         overwrite: bool = False,
         max_prompts: int = 1000,
         max_images: int | None = None,
+        log_each_image: bool | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -128,6 +133,7 @@ class ImageGenerationOperator(BaseOperator):
         self.overwrite = overwrite
         self.max_prompts = max_prompts
         self.max_images = max_images
+        self.log_each_image = log_each_image
         self._running: tuple[AzerionHook, Any] | None = None
         if isinstance(max_active_requests, int):  # an XComArg is checked once resolved, in execute
             _check_max_active_requests(max_active_requests)
@@ -238,9 +244,10 @@ class ImageGenerationOperator(BaseOperator):
         cancel = threading.Event()
         self._running = (hook, cancel)
         totals = [Usage()]
+        progress = _Progress(self.log, len(todo), self.log_each_image)
 
         def store(index: int, generated: _Generated) -> None:
-            results[index] = self._store_prompt(folder, index, prompts[index], request, generated)
+            results[index] = self._store_prompt(folder, index, prompts[index], request, generated, progress)
             totals[0] = totals[0] + generated.response.usage
 
         try:
@@ -324,6 +331,7 @@ class ImageGenerationOperator(BaseOperator):
         prompt: str,
         request: ImageGenerationRequest,
         generated: _Generated,
+        progress: _Progress,
     ) -> list[StoredImage]:
         """Store one prompt's images and sidecars (in the task's main thread)."""
         response = generated.response
@@ -337,15 +345,18 @@ class ImageGenerationOperator(BaseOperator):
             "request_id": response.request_id,
         }
         stored = folder.store_prompt(index, generated.images, common)
-        for image in stored:
-            self.log.info(
-                "Prompt %d image %d: wrote %s (%d bytes, generated in %.2f s)",
-                index,
-                image.metadata["image_index"],
-                image.uri,
-                image.metadata["bytes"],
-                generated.seconds,
-            )
+        if progress.each_image or progress.debug:
+            log = self.log.info if progress.each_image else self.log.debug
+            for image in stored:
+                log(
+                    "Prompt %d image %d: wrote %s (%d bytes, generated in %.2f s)",
+                    index,
+                    image.metadata["image_index"],
+                    image.uri,
+                    image.metadata["bytes"],
+                    generated.seconds,
+                )
+        progress.stored(stored)
         return stored
 
     @staticmethod
@@ -503,6 +514,54 @@ class ImageGenerationOperator(BaseOperator):
         images, size = getattr(self, "_written", (None, None))
         return output_lineage(
             self.output_path, self.output_conn_id, images_written=images, bytes_written=size
+        )
+
+
+#: While a try generates at most this many prompts, each image gets an INFO line by default.
+LOG_EACH_IMAGE_UP_TO = 50
+#: Above it, an INFO progress line marks every 1/PROGRESS_STEPS of the prompts.
+PROGRESS_STEPS = 20
+
+
+class _Progress:
+    """Per-image log lines for small batches, a progress line every 5 % for large ones."""
+
+    def __init__(self, log: Any, total: int, each_image: bool | None) -> None:
+        import logging
+        import time
+
+        self.log = log
+        self.total = total
+        self.each_image = total <= LOG_EACH_IMAGE_UP_TO if each_image is None else each_image
+        is_enabled = getattr(log, "isEnabledFor", None)
+        self.debug = bool(is_enabled(logging.DEBUG)) if is_enabled is not None else False
+        self.step = max(1, -(-total // PROGRESS_STEPS))  # ceil
+        self.next_line = self.step
+        self.prompts = self.images = self.bytes = 0
+        self.started = time.monotonic()
+
+    def stored(self, images: list[StoredImage]) -> None:
+        """Count one stored prompt; log progress when it crosses the next step."""
+        self.prompts += 1
+        self.images += len(images)
+        self.bytes += sum(image.metadata["bytes"] for image in images)
+        if self.each_image or self.prompts < self.next_line:
+            return
+        import time
+
+        self.next_line += self.step
+        elapsed = time.monotonic() - self.started
+        self.log.info(
+            "Progress: %d of %d prompt(s) stored (%d%%), %d image(s), %d bytes, in %.1f s (%.1f prompts/s); "
+            "latest %s",
+            self.prompts,
+            self.total,
+            100 * self.prompts // self.total,
+            self.images,
+            self.bytes,
+            elapsed,
+            self.prompts / elapsed if elapsed > 0 else 0.0,
+            images[-1].uri if images else "-",
         )
 
 

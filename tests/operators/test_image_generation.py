@@ -12,10 +12,12 @@ import re
 import pendulum
 import pytest
 
+from airflow_provider_azerion.operators.image_generation import ImageGenerationOperator
 from tests.operators.conftest import SECRET_KEY
 from tests.operators.helpers import (
     DAG_FILE,
     LOGICAL_DATE,
+    execute,
     generated_prompts,
     leftovers,
     run_conf,
@@ -316,6 +318,47 @@ def test_outlet_asset_events_carry_the_image_uris(run_dag, emulator, output_dir)
     assert result.asset_events("file:///azerion-test/images") == [
         {"folder_uri": xcom["folder_uri"], "manifest_uri": xcom["manifest_uri"], "uris": uris, "count": 2}
     ]
+
+
+def test_a_large_batch_logs_progress_every_5_percent_instead_of_a_line_per_image(
+    run_dag, emulator, output_dir, capfd
+):
+    prompts = [f"progress prompt {index}" for index in range(60)]  # above LOG_EACH_IMAGE_UP_TO
+
+    result = run_dag(DAG_FILE, "azerion_images", conf=run_conf(output_dir, prompts))
+
+    assert result.state == "success"
+    out = capfd.readouterr().out
+    assert not re.search(r"Prompt \d+ image 0: wrote", out)
+    stored = [int(count) for count in re.findall(r"Progress: (\d+) of 60 prompt\(s\) stored", out)]
+    assert stored == list(range(3, 61, 3))  # one line per 5 %, in order, whatever finished first
+    assert re.search(r"Wrote 60 image\(s\), \d+ bytes, for 60 prompt\(s\)", out)
+    assert len(result.xcom("generate")["images"]) == 60
+
+
+@pytest.mark.parametrize(
+    ("prompts", "log_each_image", "per_image_lines", "progress_lines"),
+    [
+        (60, True, 60, 0),
+        (4, False, 0, 4),
+    ],
+)
+def test_log_each_image_overrides_the_default(
+    emulator, output_dir, capfd, prompts, log_each_image, per_image_lines, progress_lines
+):
+    operator = ImageGenerationOperator(
+        task_id="generate",
+        prompt=[f"log prompt {index}" for index in range(prompts)],
+        output_path=output_dir.as_uri() + "/",
+        extra_params={"size": "64x64"},
+        log_each_image=log_each_image,
+    )
+
+    execute(operator)
+
+    out = capfd.readouterr().out
+    assert len(re.findall(r"Prompt \d+ image 0: wrote", out)) == per_image_lines
+    assert len(re.findall(r"Progress: \d+ of \d+ prompt\(s\) stored", out)) == progress_lines
 
 
 def test_logs_show_each_image_and_a_summary_but_never_the_key_or_base64(run_dag, emulator, output_dir, capfd):
