@@ -48,6 +48,24 @@ def get_provider_info() -> dict[str, Any]:
                 "plugin-class": "airflow_provider_azerion.plugins.images.AzerionImagesPlugin",
             }
         ],
+        "config": {
+            "azerion": {
+                "description": "Settings of the Azerion Intelligence provider's Images tab (API server).",
+                "options": {
+                    "thumbnail_cache_dir": {
+                        "description": (
+                            "Folder where the Images tab keeps the thumbnails it made, shared by the "
+                            "API server's workers. Empty: azerion-thumbnails-<uid> in the system's "
+                            "temporary folder."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "/var/cache/airflow/azerion-thumbnails",
+                        "default": "",
+                    }
+                },
+            }
+        },
         "connection-types": [
             {
                 "connection-type": "azerion",

@@ -105,3 +105,26 @@ def test_connection_form_widgets_cover_every_extra_the_hook_reads(field, default
     assert set(DEFAULT_SETTINGS) == {
         k.rsplit("__", 1)[1] for k in widgets if k.startswith("extra__azerion__")
     }
+
+
+def test_the_images_tab_setting_is_declared_for_airflow_config(tmp_path, monkeypatch):
+    airflow_cli = str(Path(sys.executable).parent / "airflow")
+    listed = subprocess.run(
+        [airflow_cli, "config", "list", "--section", "azerion", "--include-descriptions"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=True,
+    ).stdout
+    assert "thumbnail_cache_dir" in listed
+    assert "Images tab keeps the thumbnails" in listed
+
+    monkeypatch.setenv("AIRFLOW__AZERION__THUMBNAIL_CACHE_DIR", str(tmp_path))
+    value = subprocess.run(
+        [airflow_cli, "config", "get-value", "azerion", "thumbnail_cache_dir"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=True,
+    ).stdout
+    assert value.strip() == str(tmp_path)
