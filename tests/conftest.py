@@ -32,11 +32,13 @@ events from the DB. Connections can be given as ``AIRFLOW_CONN_*`` environment v
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -285,3 +287,18 @@ def put_emulator_behind_default_connection(emulator, monkeypatch, api_key: str):
     monkeypatch.setenv("AIRFLOW_CONN_AZERION_DEFAULT", emulator_connection_json(emulator.base_url, api_key))
     monkeypatch.delenv("AZERION_API_KEY", raising=False)
     return emulator
+
+
+@contextlib.contextmanager
+def moto_bucket(monkeypatch, conn_id: str, bucket: str) -> Iterator[Any]:
+    """moto's S3 server on loopback, Airflow connection ``conn_id`` to it, and ``bucket``.
+
+    :return: a boto3 S3 client of the server, to check what landed in the bucket.
+    """
+    from benchmarks.s3_latency import aws_connection, moto_s3, s3_client
+
+    with moto_s3() as (moto_url, _proxy):  # straight to moto: nothing here counts requests
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(aws_connection(moto_url)))
+        client = s3_client(moto_url)
+        client.create_bucket(Bucket=bucket)
+        yield client

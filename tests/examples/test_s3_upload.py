@@ -6,12 +6,12 @@ connection ``aws_s3_test`` (``endpoint_url`` in its extra), exactly as it would 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 
 import pytest
 
+from tests.conftest import moto_bucket
 from tests.examples.conftest import EXAMPLE_DAGS, SECRET_KEY
 
 DAG_FILE = EXAMPLE_DAGS / "azerion_s3_upload.py"
@@ -25,36 +25,8 @@ pytestmark = pytest.mark.azerion_emulator(max_side=64)
 @pytest.fixture
 def s3(monkeypatch):
     """A moto S3 server on a free loopback port, an Airflow connection to it, and a bucket."""
-    import boto3
-    import requests
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    try:
-        connection = {
-            "conn_type": "aws",
-            "login": "testing",
-            "password": "testing",
-            "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"},
-        }
-        monkeypatch.setenv("AIRFLOW_CONN_AWS_S3_TEST", json.dumps(connection))
-        client = boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-        client.create_bucket(Bucket=BUCKET)
+    with moto_bucket(monkeypatch, "aws_s3_test", BUCKET) as client:
         yield client
-    finally:
-        # moto keeps its buckets in this process, across servers: leave none to the next test.
-        with contextlib.suppress(Exception):
-            requests.post(f"{endpoint}/moto-api/reset", timeout=10)
-        server.stop()
 
 
 def objects(client, prefix: str = "") -> dict[str, bytes]:

@@ -4,12 +4,11 @@ Airflow connection)."""
 
 from __future__ import annotations
 
-import contextlib
 import io
-import json
 
 import pytest
 
+from tests.conftest import moto_bucket
 from tests.ui.conftest import DAG_FILE, parse_page, ti_url
 
 BUCKET = "azerion-ui-bucket"
@@ -18,36 +17,9 @@ CONN_ID = "aws_ui_test"
 
 @pytest.fixture
 def s3(monkeypatch):
-    """A moto S3 server on a free loopback port, the Airflow connection to it, and a bucket."""
-    import boto3
-    import requests
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    try:
-        connection = {
-            "conn_type": "aws",
-            "login": "testing",
-            "password": "testing",
-            "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"},
-        }
-        monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(connection))
-        client = boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-        client.create_bucket(Bucket=BUCKET)
+    """A moto S3 server on a free loopback port, an Airflow connection to it, and a bucket."""
+    with moto_bucket(monkeypatch, CONN_ID, BUCKET) as client:
         yield client
-    finally:
-        with contextlib.suppress(Exception):
-            requests.post(f"{endpoint}/moto-api/reset", timeout=10)
-        server.stop()
 
 
 def test_the_tab_reads_s3_through_the_tasks_output_connection(api, run_dag, emulator, s3):
