@@ -5,13 +5,20 @@ emulator in its own process answering at once (latency 0) with 64x64 images, and
 fresh temporary folder each round. Rounds are interleaved, their order rotated, and the verdict
 is the median of the per-round ratios, after one warm-up round.
 
-Two more contenders explain the verdict without entering it:
+More contenders explain the verdict without entering it:
 
 - the *durable loop*: the bare loop plus the storage contract the operator keeps, a JSON sidecar
   with a SHA-256 per image and each file written to a temporary name, ``fsync``-ed and renamed.
   It is what any code keeping that contract pays;
 - the operator with ``os.fsync`` made a no-op for its run (a diagnostic only: it drops the
-  durability the operator promises), which tells how much of the gap the disk's flushes are.
+  durability the operator promises), which tells how much of the gap the disk's flushes are;
+- the operator and the bare loop writing to a memory file system (``/dev/shm``, where it is a
+  tmpfs), where creating a file costs microseconds: the operator's own cost without the disk's.
+
+Each round also times the creation of small files in its scratch folder (``file_create_ms``): on
+the VM these figures come from, it varies from 0.05 to 1 ms per file with the file system's
+recent history, and the storage contract creates two files per image where the bare loop
+creates one.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import hashlib
 import json
 import os
 import shutil
+import statistics
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -63,14 +71,24 @@ def run(prompts: int = 200, rounds: int = 5) -> BenchResult:
             "durable_loop": lambda folder: _loop(folder, texts, base_url, api_key, durable=True),
             "operator_without_fsync": lambda folder: _operator(folder, texts, conn_id, fsync=False),
         }
+        in_memory = _memory_scratch()
+        if in_memory is not None:
+            contenders["operator_tmpfs"] = contenders["operator"]
+            contenders["bare_loop_tmpfs"] = contenders["bare_loop"]
         times: dict[str, list[float]] = {name: [] for name in contenders}
+        file_create_ms: list[float] = []
         for round_index in range(-1, rounds):  # round -1 warms up the emulator's cache and imports
+            if round_index >= 0:
+                file_create_ms.append(_file_create_ms(Path(scratch) / f"probe{round_index}"))
             for name in rotated(list(contenders), round_index):
-                folder = Path(scratch) / f"round{round_index}-{name}"
+                base = in_memory if name.endswith("_tmpfs") and in_memory is not None else Path(scratch)
+                folder = base / f"round{round_index}-{name}"
                 elapsed = contenders[name](folder)
                 shutil.rmtree(folder)
                 if round_index >= 0:
                     times[name].append(elapsed)
+        if in_memory is not None:
+            shutil.rmtree(in_memory, ignore_errors=True)
 
     def paired(numerator: str, denominator: str) -> list[float]:
         # Ratios within a round share that round's machine state; their median is the figure.
@@ -98,14 +116,47 @@ def run(prompts: int = 200, rounds: int = 5) -> BenchResult:
             "operator_without_fsync_vs_bare_loop": round(
                 median(paired("operator_without_fsync", "bare_loop")), 3
             ),
+            **(
+                {"tmpfs_operator_vs_bare_loop": round(median(paired("operator_tmpfs", "bare_loop_tmpfs")), 3)}
+                if in_memory is not None
+                else {}
+            ),
+            "scratch": scratch,
+            "file_create_ms": [round(ms, 3) for ms in file_create_ms],
         },
         notes=[
             "execute() is called with a minimal context (no dag.test()); see BENCHMARKS.md.",
             "durable_loop = bare loop + sidecar + temp file, fsync and rename per file (the "
             "operator's storage contract); operator_vs_durable_loop is the operator's own overhead.",
             "operator_without_fsync is a diagnostic (os.fsync disabled for that run), not a product path.",
+            "*_tmpfs write to /dev/shm: the operator's cost without the disk's; file_create_ms is the "
+            "cost of creating one small file in the scratch folder, probed each round.",
         ],
     )
+
+
+def _memory_scratch() -> Path | None:
+    """A fresh folder on a memory file system (``/dev/shm`` when it is a tmpfs), or ``None``."""
+    try:
+        with open("/proc/mounts") as mounts:
+            if not any(line.split()[1:3] == ["/dev/shm", "tmpfs"] for line in mounts):
+                return None
+        return Path(tempfile.mkdtemp(prefix="azerion-bench-p1-", dir="/dev/shm"))
+    except OSError:
+        return None
+
+
+def _file_create_ms(folder: Path, files: int = 100) -> float:
+    """Median milliseconds to create (and write 1.5 KB to) one new file in ``folder``."""
+    folder.mkdir(parents=True)
+    data = os.urandom(1500)
+    times = []
+    for index in range(files):
+        started = time.perf_counter()
+        (folder / f"{index:04d}.jpg").write_bytes(data)
+        times.append((time.perf_counter() - started) * 1000)
+    shutil.rmtree(folder)
+    return statistics.median(times)
 
 
 def _operator(folder: Path, texts: list[str], conn_id: str, *, fsync: bool = True) -> float:
