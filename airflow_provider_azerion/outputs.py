@@ -177,6 +177,8 @@ class OutputFolder:
         )
         self._uri = storage_uri(self.path)
         self._listing: dict[str, int] = {}
+        #: Names of the listing by prompt (the part before the first "-").
+        self._by_prompt: dict[str, list[str]] = {}
         # What manifest.jsonl in storage lists, as (prompt_index, image_index) pairs in order, and
         # the byte length of each line; None when there is none (or it was not read).
         self._manifest_keys: list[tuple[int, int]] | None = None
@@ -206,6 +208,9 @@ class OutputFolder:
         leftovers = [name for name in listing if is_temp_name(name)]
         remove_files(self.path, leftovers)
         self._listing = {name: size for name, size in listing.items() if not is_temp_name(name)}
+        self._by_prompt = {}
+        for name in self._listing:  # "0042-0.jpg" -> "0042": a prompt's files in one lookup
+            self._by_prompt.setdefault(name.partition("-")[0], []).append(name)
         return len(leftovers)
 
     # -- resuming --------------------------------------------------------------------------------
@@ -414,7 +419,7 @@ class OutputFolder:
             else:
                 files.append((metadata_name, encoded))
         written = {name for entry in sidecars for name in entry[:2]}
-        stale = [n for n in self._listing if n.startswith(f"{prompt_index:04d}-") and n not in written]
+        stale = [n for n in self._by_prompt.get(f"{prompt_index:04d}", ()) if n not in written]
         if local is None:
             remove_files(self.path, stale)  # e.g. a .png from an older try that now returned a .webp
         else:

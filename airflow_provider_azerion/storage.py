@@ -365,7 +365,10 @@ class LocalCommitter:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="azerion-commit", daemon=True)
                 self._thread.start()
-            self._cond.notify_all()
+            # Wake the committer only when it waits for a first group or should stop lingering:
+            # a wake-up per group would hand it the GIL for nothing while the task sends requests.
+            if len(self._pending) == 1 or len(self._pending) >= self.max_pending // 2:
+                self._cond.notify_all()
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every submitted group is committed.

@@ -113,6 +113,23 @@ def test_after_a_storage_error_the_manifest_lists_only_files_on_disk_and_a_retry
     assert leftovers(output_dir) == []
 
 
+def test_a_regenerated_prompt_replaces_the_files_of_its_older_version(emulator, output_dir):
+    prompts = ["stale prompt 0", "stale prompt 1", "stale prompt 2"]
+    execute(operator(output_dir, prompt=prompts, extra_params={**SMALL, "output_format": "png"}))
+    folder = task_folder(output_dir, "direct", "manual__2024-05-01T06:30:00+00:00")
+    (folder / "0001-1.jpg").write_bytes(b"an extra image of an older version")
+    (folder / "0001-1.json").write_text("{}")
+
+    # Other parameters: every prompt is generated again, as WebP this time.
+    result = execute(operator(output_dir, prompt=prompts, extra_params={**SMALL, "output_format": "webp"}))
+
+    names = sorted(path.name for path in folder.iterdir())
+    assert names == sorted(
+        [*(f"{i:04d}-0.{ext}" for i in range(3) for ext in ("webp", "json")), "manifest.jsonl"]
+    )
+    assert [entry["media_type"] for entry in result["images"]] == ["image/webp"] * 3
+
+
 def test_an_absolute_local_path_without_scheme_is_accepted(emulator, output_dir):
     op = ImageGenerationOperator(
         task_id="generate", prompt="a fox", output_path=str(output_dir), extra_params=dict(SMALL)
