@@ -15,7 +15,8 @@ More contenders explain the verdict without entering it:
 - the operator and the bare loop writing to a memory file system (``/dev/shm``, where it is a
   tmpfs), where creating a file costs microseconds: the operator's own cost without the disk's.
 
-Each round also times the creation of small files in its scratch folder (``file_create_ms``): on
+Before the first round and after the last, the benchmark times the creation of small files in its
+scratch folder (``file_create_ms``): on
 the VM these figures come from, it varies from 0.05 to 1 ms per file with the file system's
 recent history, and the storage contract creates two files per image where the bare loop
 creates one.
@@ -77,16 +78,21 @@ def run(prompts: int = 200, rounds: int = 5) -> BenchResult:
             contenders["bare_loop_tmpfs"] = contenders["bare_loop"]
         times: dict[str, list[float]] = {name: [] for name in contenders}
         file_create_ms: list[float] = []
+        # The disk probe runs before the warm-up and after the last round, never between rounds,
+        # where its files' clean-up would slow whichever contender came next.
+        file_create_ms.append(_file_create_ms(Path(scratch) / "probe-before"))
         for round_index in range(-1, rounds):  # round -1 warms up the emulator's cache and imports
-            if round_index >= 0:
-                file_create_ms.append(_file_create_ms(Path(scratch) / f"probe{round_index}"))
             for name in rotated(list(contenders), round_index):
                 base = in_memory if name.endswith("_tmpfs") and in_memory is not None else Path(scratch)
                 folder = base / f"round{round_index}-{name}"
                 elapsed = contenders[name](folder)
                 shutil.rmtree(folder)
+                # Untimed: the disk work a contender leaves behind (the bare loop's unflushed
+                # files, the deleted folder) must not land in the next contender's time.
+                os.sync()
                 if round_index >= 0:
                     times[name].append(elapsed)
+        file_create_ms.append(_file_create_ms(Path(scratch) / "probe-after"))
         if in_memory is not None:
             shutil.rmtree(in_memory, ignore_errors=True)
 
@@ -130,7 +136,7 @@ def run(prompts: int = 200, rounds: int = 5) -> BenchResult:
             "operator's storage contract); operator_vs_durable_loop is the operator's own overhead.",
             "operator_without_fsync is a diagnostic (os.fsync disabled for that run), not a product path.",
             "*_tmpfs write to /dev/shm: the operator's cost without the disk's; file_create_ms is the "
-            "cost of creating one small file in the scratch folder, probed each round.",
+            "cost of creating one small file in the scratch folder, before the first round and after the last.",
         ],
     )
 
