@@ -145,35 +145,12 @@ class ImageGenerationOperator(BaseOperator):
         import time
 
         from airflow_provider_azerion.models import Usage
-        from airflow_provider_azerion.outputs import OutputFolder, TaskIdentity
-        from airflow_provider_azerion.storage import resolve_output_root
 
         started = time.monotonic()
         prompts = self._checked_prompts()
-        params = self.api_params()
-        root = resolve_output_root(self.output_path, self.output_conn_id)
-        folder = OutputFolder(root, TaskIdentity.from_context(context))
-        if removed := folder.scan():
-            self.log.info("Removed %d unfinished temporary file(s) left in %s", removed, folder.uri)
-
-        # One listing, the manifest, and sidecars only for prompts it does not cover (a crash).
-        results: dict[int, list[StoredImage]] = folder.resume(
-            prompts, model=self.model, params=params, overwrite=self.overwrite
-        )
+        folder, results = self._resume(context, prompts)
         skipped = len(results)
         todo = [index for index in range(len(prompts)) if index not in results]
-        if skipped:
-            self.log.info(
-                "%d of %d prompt(s) already stored in %s by an earlier try; not generating them again "
-                "(%d found in the manifest, %d from %d sidecar read(s))",
-                skipped,
-                len(prompts),
-                folder.uri,
-                folder.resume_report.from_manifest,
-                folder.resume_report.from_sidecars,
-                folder.resume_report.sidecar_reads,
-            )
-
         usage = Usage()
         if todo:
             try:
@@ -185,14 +162,12 @@ class ImageGenerationOperator(BaseOperator):
                 except Exception as err:
                     self.log.warning("Could not update %s after the failure: %s", folder.manifest_uri, err)
                 raise
-
-        produced = [image for index in sorted(results) for image in results[index]]
         new_images = [image for index in todo for image in results[index]]
+        self._written = (len(new_images), sum(image.metadata["bytes"] for image in new_images))
         self.log.info(
             "Wrote %d image(s), %d bytes, for %d prompt(s) in %.1f s; %d prompt(s) skipped as already "
             "stored; usage: input_tokens=%d output_tokens=%d total_tokens=%d; folder %s",
-            len(new_images),
-            sum(image.metadata["bytes"] for image in new_images),
+            *self._written,
             len(todo),
             time.monotonic() - started,
             skipped,
@@ -201,8 +176,39 @@ class ImageGenerationOperator(BaseOperator):
             usage.total_tokens,
             folder.uri,
         )
+        return self._publish(
+            context, folder, [image for index in sorted(results) for image in results[index]]
+        )
+
+    def _resume(
+        self, context: Context, prompts: list[str]
+    ) -> tuple[OutputFolder, dict[int, list[StoredImage]]]:
+        """Open the task's folder and find what earlier tries stored: one listing, the manifest, and
+        sidecars only for prompts the manifest does not cover (after a crash)."""
+        from airflow_provider_azerion.outputs import OutputFolder, TaskIdentity
+        from airflow_provider_azerion.storage import resolve_output_root
+
+        root = resolve_output_root(self.output_path, self.output_conn_id)
+        folder = OutputFolder(root, TaskIdentity.from_context(context))
+        if removed := folder.scan():
+            self.log.info("Removed %d unfinished temporary file(s) left in %s", removed, folder.uri)
+        results = folder.resume(prompts, model=self.model, params=self.api_params(), overwrite=self.overwrite)
+        if results:
+            self.log.info(
+                "%d of %d prompt(s) already stored in %s by an earlier try; not generating them again "
+                "(%d found in the manifest, %d from %d sidecar read(s))",
+                len(results),
+                len(prompts),
+                folder.uri,
+                folder.resume_report.from_manifest,
+                folder.resume_report.from_sidecars,
+                folder.resume_report.sidecar_reads,
+            )
+        return folder, results
+
+    def _publish(self, context: Context, folder: OutputFolder, produced: list[StoredImage]) -> dict[str, Any]:
+        """Write the manifest, annotate the outlets' asset events and return the XCom."""
         folder.write_manifest(produced)
-        self._written = (len(new_images), sum(image.metadata["bytes"] for image in new_images))
         result = folder.task_result(produced)
         if "images" not in result:
             self.log.info(
