@@ -136,7 +136,8 @@ def run(prompts: int = 200, rounds: int = 5) -> BenchResult:
             "operator's storage contract); operator_vs_durable_loop is the operator's own overhead.",
             "operator_without_fsync is a diagnostic (os.fsync disabled for that run), not a product path.",
             "*_tmpfs write to /dev/shm: the operator's cost without the disk's; file_create_ms is the "
-            "cost of creating one small file in the scratch folder, before the first round and after the last.",
+            "cost of creating one small file in the scratch folder, before the first round and after "
+            "the last.",
         ],
     )
 
