@@ -71,8 +71,6 @@ XCOM_FIELDS = (
     "sha256",
     "created",
 )
-#: Sidecar fields that must match the current request for a stored prompt to be reused.
-REQUEST_FIELDS = ("prompt", "model", "params")
 #: Name of the index of a task's folder: one sidecar object per line.
 MANIFEST_NAME = "manifest.jsonl"
 #: Most bytes a task's XCom takes, as JSON, whatever the number of images.
@@ -362,17 +360,6 @@ class OutputFolder:
                 return None
             stored.append(self._stored(name, metadata_name, metadata))
         return stored
-
-    def find_stored(self, prompt_index: int, request: Mapping[str, Any]) -> list[StoredImage] | None:
-        """The images a previous try stored for one prompt, from its sidecars, if complete and current.
-
-        :param prompt_index: the prompt's position in the operator's prompt list.
-        :param request: the current value of each of :data:`REQUEST_FIELDS`.
-        :return: the stored images in image order, or ``None`` when the prompt must be generated.
-        """
-        wanted = _json_normalised({name: request[name] for name in REQUEST_FIELDS})
-        found, _ = self._resume_from_sidecars([prompt_index], lambda _: wanted)
-        return found.get(prompt_index)
 
     # -- writing ---------------------------------------------------------------------------------
 

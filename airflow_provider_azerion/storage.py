@@ -228,11 +228,8 @@ def write_atomic(path: ObjectStoragePath, data: bytes) -> None:
 
 
 def _write_local(temp: str, final: str, data: bytes) -> None:
-    with open(temp, "wb") as out:
-        out.write(data)
-        out.flush()
-        # Without fsync a crash soon after the rename can leave an empty file at the final name.
-        os.fsync(out.fileno())
+    # Without fsync a crash soon after the rename can leave an empty file at the final name.
+    _write_new(temp, data, flush=True)
     os.replace(temp, final)
 
 
@@ -508,8 +505,8 @@ _WRITE_NOW_HINT = getattr(os, "POSIX_FADV_DONTNEED", None) if hasattr(os, "posix
 _NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 
 
-def _write_new(path: str, data: bytes) -> None:
-    """Write ``data`` to a new file at ``path`` (no ``fsync``) and start its writeback at once.
+def _write_new(path: str, data: bytes, flush: bool = False) -> None:
+    """Write ``data`` to a new file at ``path``; ``fsync`` it if ``flush``, else start its writeback.
 
     The hint matters for the ``fsync`` that follows in :meth:`LocalCommitter._commit`: without
     it each file's blocks are allocated only when that file is flushed, so every ``fsync`` of a
@@ -524,7 +521,9 @@ def _write_new(path: str, data: bytes) -> None:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
-        if _WRITE_NOW_HINT is not None:
+        if flush:
+            os.fsync(fd)
+        elif _WRITE_NOW_HINT is not None:
             with suppress(OSError):  # only a hint
                 os.posix_fadvise(fd, 0, 0, _WRITE_NOW_HINT)
     finally:

@@ -8,6 +8,7 @@ fails the test with the tail of its log.
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import sqlite3
@@ -23,6 +24,34 @@ import requests
 AIRFLOW = [sys.executable, "-m", "airflow"]
 MIGRATE_TIMEOUT = 180
 API_START_TIMEOUT = 120
+
+
+def local_executor_env(home: Path, api_port: int, dags_folder: Path, **variables: str) -> dict[str, str]:
+    """The environment of a LocalExecutor deployment's processes: nothing from the test harness's Airflow.
+
+    :param home: ``AIRFLOW_HOME``, with the SQLite metadata DB in it.
+    :param api_port: where the ``api-server`` (the Execution API) listens on 127.0.0.1.
+    :param dags_folder: the DAG bundle (``dag.test(use_executor=True)`` sends "dags-folder" workloads).
+    :param variables: further variables, e.g. ``AIRFLOW_CONN_*`` connections.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    env.pop("AZERION_API_KEY", None)
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            # LocalExecutor forks all its workers up front: keep the count small on CI machines.
+            "AIRFLOW__CORE__PARALLELISM": "4",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
+            # The API server signs the workers' tokens; both sides must share the secret.
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
+            **variables,
+        }
+    )
+    return env
 
 
 def free_port() -> int:

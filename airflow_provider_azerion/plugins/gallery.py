@@ -63,11 +63,6 @@ class StoredImage:
     dimensions: tuple[int, int] | None = None
 
     @property
-    def sort_key(self) -> tuple[int, int]:
-        """Prompt index, then image index."""
-        return _indexes(self.name)
-
-    @property
     def sha256(self) -> str | None:
         """The checksum the sidecar records, if any."""
         value = self.metadata.get("sha256")

@@ -107,3 +107,10 @@ with _dag("azerion_images_timeout"):
         execution_timeout=datetime.timedelta(seconds=3),
         **TEMPLATED,
     )
+
+
+for _log_each_image in (True, False):  # the operator's log_each_image, which is not templated
+    with _dag(f"azerion_images_log_each_image_{str(_log_each_image).lower()}"):
+        ImageGenerationOperator(
+            task_id="generate", max_active_requests=4, log_each_image=_log_each_image, **TEMPLATED
+        )

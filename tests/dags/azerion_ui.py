@@ -21,6 +21,13 @@ PARAMS = {
     "max_active_requests": 4,
 }
 #: An ``output_path`` without any template (the task using it never runs: nothing is written).
+#: The templated arguments of the tasks whose folder the tab must find.
+TEMPLATED = {
+    "prompt": "{{ params.prompts }}",
+    "output_path": "{{ params.output_path }}",
+    "output_conn_id": "{{ params.output_conn_id }}",
+    "extra_params": "{{ params.extra_params }}",
+}
 STATIC_OUTPUT_PATH = "file:///tmp/azerion-ui-tests-static-output/"
 START = datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)
 
@@ -46,17 +53,7 @@ with _dag("azerion_ui"):
     def not_an_azerion_task() -> str:
         return "no images here"
 
-    (
-        ImageGenerationOperator(
-            task_id="generate",
-            prompt="{{ params.prompts }}",
-            output_path="{{ params.output_path }}",
-            output_conn_id="{{ params.output_conn_id }}",
-            extra_params="{{ params.extra_params }}",
-            max_active_requests=8,
-        )
-        >> not_an_azerion_task()
-    )
+    (ImageGenerationOperator(task_id="generate", max_active_requests=8, **TEMPLATED) >> not_an_azerion_task())
     ImageGenerationOperator.partial(
         task_id="generate_mapped",
         output_path="{{ params.output_path }}",
@@ -67,14 +64,7 @@ with _dag("azerion_ui"):
 
 with _dag("azerion_ui_one_task"):
     # One request at a time, so a scripted emulator fault hits a known prompt.
-    ImageGenerationOperator(
-        task_id="generate",
-        prompt="{{ params.prompts }}",
-        output_path="{{ params.output_path }}",
-        output_conn_id="{{ params.output_conn_id }}",
-        extra_params="{{ params.extra_params }}",
-        max_active_requests=1,
-    )
+    ImageGenerationOperator(task_id="generate", max_active_requests=1, **TEMPLATED)
 
 
 with _dag("azerion_ui_never_ran"):
@@ -107,10 +97,4 @@ with _dag("azerion_ui_no_images"):
 
 with _dag("azerion_ui_bulk"):
     # Many prompts at once: the 100-image run the browser benchmark opens.
-    ImageGenerationOperator(
-        task_id="generate",
-        prompt="{{ params.prompts }}",
-        output_path="{{ params.output_path }}",
-        extra_params="{{ params.extra_params }}",
-        max_active_requests=8,
-    )
+    ImageGenerationOperator(task_id="generate", max_active_requests=8, **TEMPLATED)

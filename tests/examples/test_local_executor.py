@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import sqlite3
 from pathlib import Path
 
@@ -33,6 +32,7 @@ from tests.processes import (
     API_START_TIMEOUT,
     MIGRATE_TIMEOUT,
     free_port,
+    local_executor_env,
     migrate,
     start,
     start_api_server,
@@ -49,26 +49,13 @@ pytestmark = pytest.mark.azerion_emulator(max_side=64)
 
 def airflow_env(home: Path, api_port: int, emulator_url: str, output_base: Path) -> dict[str, str]:
     """A deployment's environment: nothing inherited from the test harness's own Airflow set-up."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
-    env.update(
-        {
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            # dag.test(use_executor=True) sends workloads for the "dags-folder" bundle.
-            "AIRFLOW__CORE__DAGS_FOLDER": str(EXAMPLE_DAGS),
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-            # LocalExecutor forks all its workers up front: keep the count small on CI machines.
-            "AIRFLOW__CORE__PARALLELISM": "4",
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
-            # The API server signs the workers' tokens; both sides must share the secret.
-            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
-            "AIRFLOW_CONN_AZERION_DEFAULT": connection_json(emulator_url),
-            "AIRFLOW_VAR_AZERION_OUTPUT_BASE": output_base.as_uri(),
-        }
+    return local_executor_env(
+        home,
+        api_port,
+        EXAMPLE_DAGS,
+        AIRFLOW_CONN_AZERION_DEFAULT=connection_json(emulator_url),
+        AIRFLOW_VAR_AZERION_OUTPUT_BASE=output_base.as_uri(),
     )
-    env.pop("AZERION_API_KEY", None)
-    return env
 
 
 def task_instances(db: Path) -> list[dict]:

@@ -12,12 +12,10 @@ import re
 import pendulum
 import pytest
 
-from airflow_provider_azerion.operators.image_generation import ImageGenerationOperator
 from tests.operators.conftest import SECRET_KEY
 from tests.operators.helpers import (
     DAG_FILE,
     LOGICAL_DATE,
-    execute,
     generated_prompts,
     leftovers,
     run_conf,
@@ -334,6 +332,8 @@ def test_a_large_batch_logs_progress_every_5_percent_instead_of_a_line_per_image
     assert stored == list(range(3, 61, 3))  # one line per 5 %, in order, whatever finished first
     assert re.search(r"Wrote 60 image\(s\), \d+ bytes, for 60 prompt\(s\)", out)
     assert len(result.xcom("generate")["images"]) == 60
+    assert SECRET_KEY not in out
+    assert not BASE64_RUN.search(out)
 
 
 @pytest.mark.parametrize(
@@ -344,21 +344,19 @@ def test_a_large_batch_logs_progress_every_5_percent_instead_of_a_line_per_image
     ],
 )
 def test_log_each_image_overrides_the_default(
-    emulator, output_dir, capfd, prompts, log_each_image, per_image_lines, progress_lines
+    run_dag, emulator, output_dir, capfd, prompts, log_each_image, per_image_lines, progress_lines
 ):
-    operator = ImageGenerationOperator(
-        task_id="generate",
-        prompt=[f"log prompt {index}" for index in range(prompts)],
-        output_path=output_dir.as_uri() + "/",
-        extra_params={"size": "64x64"},
-        log_each_image=log_each_image,
-    )
+    dag_id = f"azerion_images_log_each_image_{str(log_each_image).lower()}"
+    conf = run_conf(output_dir, [f"log prompt {index}" for index in range(prompts)])
 
-    execute(operator)
+    result = run_dag(DAG_FILE, dag_id, conf=conf)
 
+    assert result.state == "success"
     out = capfd.readouterr().out
     assert len(re.findall(r"Prompt \d+ image 0: wrote", out)) == per_image_lines
     assert len(re.findall(r"Progress: \d+ of \d+ prompt\(s\) stored", out)) == progress_lines
+    assert SECRET_KEY not in out
+    assert not BASE64_RUN.search(out)
 
 
 def test_logs_show_each_image_and_a_summary_but_never_the_key_or_base64(run_dag, emulator, output_dir, capfd):

@@ -20,8 +20,6 @@ from __future__ import annotations
 import collections
 import hashlib
 import json
-import os
-import secrets
 import sqlite3
 import time
 from pathlib import Path
@@ -34,6 +32,7 @@ from tests.processes import (
     API_START_TIMEOUT,
     MIGRATE_TIMEOUT,
     free_port,
+    local_executor_env,
     migrate,
     start,
     start_api_server,
@@ -56,29 +55,19 @@ pytestmark = pytest.mark.azerion_emulator(max_side=16)
 
 def deployment_env(home: Path, api_port: int, emulator, s3_endpoint: str) -> dict[str, str]:
     """The environment of every Airflow process of the run: nothing from the test harness's Airflow."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
-    env.pop("AZERION_API_KEY", None)
     azerion = {
         "conn_type": "azerion",
         "host": emulator.base_url,
         "password": emulator.api_key,
         "extra": {"backoff_factor": 0.01, "max_retry_wait": 0.05, "max_attempts": 5},
     }
-    env.update(
-        {
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__DAGS_FOLDER": str(TESTS_DIR / "dags"),
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-            "AIRFLOW__CORE__PARALLELISM": "4",
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
-            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
-            "AIRFLOW_CONN_AZERION_DEFAULT": json.dumps(azerion),
-            "AIRFLOW_CONN_AWS_SCALE": json.dumps(aws_connection(s3_endpoint)),
-        }
+    return local_executor_env(
+        home,
+        api_port,
+        TESTS_DIR / "dags",
+        AIRFLOW_CONN_AZERION_DEFAULT=json.dumps(azerion),
+        AIRFLOW_CONN_AWS_SCALE=json.dumps(aws_connection(s3_endpoint)),
     )
-    return env
 
 
 def query(db: Path, sql: str, *args) -> list[tuple]:
