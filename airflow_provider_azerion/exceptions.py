@@ -12,6 +12,8 @@ server's error fields and a short, sanitised excerpt of non-JSON bodies.
 
 from __future__ import annotations
 
+from typing import Any
+
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 
@@ -20,6 +22,24 @@ class AzerionError(AirflowException):
 
     #: Whether repeating the same call later may succeed (drives ``AzerionRetryPolicy``).
     retryable: bool = True
+    #: Where the error happened (e.g. ``prompt 3 ('a red fox')``), set by :meth:`add_context`.
+    context: str | None = None
+
+    def add_context(self, where: str) -> None:
+        """Prefix the message with ``where`` (once), keeping the type and every field.
+
+        The prefix survives a pickle: Airflow ships exceptions between processes, and each
+        subclass's ``__reduce__`` passes the instance's ``__dict__`` on as its state.
+        """
+        if self.context is None:
+            self._plain_message = str(self)
+        self.context = where
+        self.args = (f"{where}: {self._plain_message}",)
+
+    def __setstate__(self, state: dict[str, Any] | None) -> None:
+        self.__dict__.update(state or {})
+        if self.context is not None:
+            self.args = (f"{self.context}: {self._plain_message}",)
 
 
 class AzerionConfigurationError(AzerionError, AirflowFailException):
@@ -95,6 +115,7 @@ class AzerionAPIError(AzerionError):
                     "retry_after": self.retry_after,
                 },
             ),
+            self.__dict__,
         )
 
 
@@ -173,7 +194,7 @@ class AzerionConnectionError(AzerionError):
         super().__init__(message)
 
     def __reduce__(self):
-        return (_rebuild_connection_error, (type(self), self.message, self.request_sent))
+        return (_rebuild_connection_error, (type(self), self.message, self.request_sent), self.__dict__)
 
 
 def _rebuild_connection_error(cls, message, request_sent):
@@ -203,20 +224,41 @@ class AzerionDownloadError(AzerionError):
         super().__init__(message)
 
     def __reduce__(self):
-        return (_rebuild_download_error, (type(self), self.message, self.host, self.status_code))
+        return (
+            _rebuild_download_error,
+            (type(self), self.message, self.host, self.status_code),
+            self.__dict__,
+        )
 
 
 def _rebuild_download_error(cls, message, host, status_code):
     return cls(message, host=host, status_code=status_code)
 
 
+class AzerionStorageError(AzerionError, AirflowFailException):
+    """The output location cannot be written, for a reason no retry heals.
+
+    Raised before the first generation (nothing was paid for): a path that is not a folder, a
+    read-only file system, a folder the worker's user may not write, a bucket that does not exist
+    or refuses the credentials. Fix ``output_path`` or ``output_conn_id`` (or the store's
+    permissions), then clear the task.
+    """
+
+    retryable = False
+
+
 class AzerionCancelledError(AzerionConnectionError):
     """The call was stopped because its task was killed or timed out (``on_kill``)."""
 
 
+#: The one table of what an API error status means; each class's ``retryable`` says whether the
+#: hook sends the same request again (``hooks.errors.is_retryable_status``) and whether
+#: ``AzerionRetryPolicy`` lets the task try again. Statuses not listed: see error_class_for_status.
 ERROR_CLASS_BY_STATUS: dict[int, type[AzerionAPIError]] = {
     401: AzerionAuthenticationError,
     403: AzerionAuthenticationError,
+    408: AzerionServerError,
+    409: AzerionServerError,
     429: AzerionRateLimitError,
 }
 
@@ -229,7 +271,7 @@ def error_class_for_status(status_code: int) -> type[AzerionAPIError]:
     """
     if status_code in ERROR_CLASS_BY_STATUS:
         return ERROR_CLASS_BY_STATUS[status_code]
-    if status_code >= 500 or status_code in (408, 409):
+    if status_code >= 500:
         return AzerionServerError
     if 400 <= status_code < 500:
         return AzerionBadRequestError

@@ -12,7 +12,7 @@ Light on purpose (no Airflow, no ``requests``): the operator imports it while va
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 RESERVED_PARAMS = ("prompt", "model", "response_format", "style")
 #: ``n`` as OpenAI-compatible image APIs take it (inferred for Azerion: see docs/API.md).
 MAX_N = 10
+#: Most prompts one task generates unless its ``max_prompts`` says otherwise.
+DEFAULT_MAX_PROMPTS = 1000
 
 
 def _int(value: Any) -> int:
@@ -40,7 +42,9 @@ def _int(value: Any) -> int:
 class ImageGenerationRequest:
     """Everything of a ``POST /images/generations`` body except the prompt, validated once.
 
-    Build it with :meth:`of`; an invalid argument raises at once, before anything is sent.
+    Build it with :meth:`of` (the hook's keyword form) or :meth:`from_arguments` (the operator's
+    form, with ``n`` and ``extra_params`` apart); an invalid argument raises at once, before
+    anything is sent. Both check the same rules, stated here only.
 
     :param model: model id, e.g. ``stable-image-core-1.1``.
     :param response_format: ``b64_json`` (inline) or ``url`` (a result link to download).
@@ -55,8 +59,32 @@ class ImageGenerationRequest:
     params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     @classmethod
+    def from_arguments(
+        cls,
+        model: Any,
+        response_format: Any = "b64_json",
+        style: Any = None,
+        n: Any = None,
+        extra_params: Any = None,
+    ) -> ImageGenerationRequest:
+        """Validate an operator's arguments (``n`` and ``extra_params`` given apart) and build the request.
+
+        :raises AzerionValidationError: naming the argument and the rule it breaks.
+        """
+        if extra_params is not None and not isinstance(extra_params, Mapping):
+            raise AzerionValidationError(
+                f"extra_params must be a dict of API parameters, got {type(extra_params).__name__}"
+            )
+        params = dict(extra_params or {})
+        if n is not None:
+            if "n" in params:
+                raise AzerionValidationError("n is set both as an argument and in extra_params; set it once")
+            params["n"] = n
+        return cls.of(model, response_format, style, **params)
+
+    @classmethod
     def of(
-        cls, model: Any, response_format: Any = "b64_json", style: Any = None, **params: Any
+        cls, model: Any, response_format: Any = "b64_json", style: Any = None, /, **params: Any
     ) -> ImageGenerationRequest:
         """Validate the arguments and build the request.
 
@@ -73,7 +101,7 @@ class ImageGenerationRequest:
         for key in RESERVED_PARAMS:
             if key in params:
                 raise AzerionValidationError(
-                    f"extra parameters must not set {key!r}; use the {key} argument instead"
+                    f"extra_params must not set {key!r}; use the {key} argument instead"
                 )
         kept = {key: value for key, value in params.items() if value is not None}
         n = kept.get("n")
@@ -115,16 +143,85 @@ class ImageGenerationRequest:
 
     @property
     def max_images_per_prompt(self) -> int:
-        """How many images one prompt may return at most: ``n``, or seedream's ``max_images``."""
+        """How many images one prompt may return at most, for the spend guard: never an undercount.
+
+        ``n`` images (default 1), and with seedream's ``sequential_image_generation="auto"`` up to
+        ``sequential_image_generation_options.max_images`` (15 without it) for each of them. How
+        ``n`` and ``"auto"`` combine is not documented (docs/API.md); the product is the bound
+        that holds whichever way the API combines them.
+        """
         n = self.params.get("n")
-        if isinstance(n, int) and not isinstance(n, bool):
-            return n
+        per_request = n if isinstance(n, int) and not isinstance(n, bool) else 1
         if self.params.get("sequential_image_generation") == "auto":
             options = self.params.get("sequential_image_generation_options")
             wanted = options.get("max_images") if isinstance(options, Mapping) else None
             # Without max_images the model picks how many (inferred bound: Volcengine allows 15).
-            return wanted if isinstance(wanted, int) and not isinstance(wanted, bool) else 15
-        return 1
+            sequence = wanted if isinstance(wanted, int) and not isinstance(wanted, bool) else 15
+            return per_request * max(sequence, 1)
+        return per_request
+
+
+@dataclass(frozen=True)
+class GenerationPlan:
+    """The prompts one task will generate and the request they share, within the spend guard.
+
+    :param request: the validated request every prompt is sent with.
+    :param prompts: the prompts, by index.
+    """
+
+    request: ImageGenerationRequest
+    prompts: tuple[str, ...]
+
+    @classmethod
+    def of(
+        cls,
+        prompt: Any,
+        request: ImageGenerationRequest,
+        *,
+        max_prompts: Any = DEFAULT_MAX_PROMPTS,
+        max_images: Any = None,
+    ) -> GenerationPlan:
+        """Check every prompt and the spend guard before anything is sent.
+
+        :param prompt: one prompt or a sequence of them.
+        :param max_prompts: most prompts allowed (every prompt is a paid generation).
+        :param max_images: most images allowed; ``None`` for ``max_prompts`` x images per prompt.
+        :raises AzerionValidationError: naming the argument (and prompt index) at fault.
+        """
+        if isinstance(prompt, str):
+            prompts = [prompt]
+        elif isinstance(prompt, Sequence) and not isinstance(prompt, (bytes, bytearray)):
+            prompts = list(prompt)
+        else:
+            raise AzerionValidationError(
+                f"prompt must be a str or a list of str, got {type(prompt).__name__}"
+            )
+        if not prompts:
+            raise AzerionValidationError("prompt is an empty list; give at least one prompt")
+        for name, limit in (("max_prompts", max_prompts), ("max_images", max_images)):
+            if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+                raise AzerionValidationError(f"{name} must be an int >= 1, got {limit!r}")
+        if len(prompts) > max_prompts:
+            raise AzerionValidationError(
+                f"prompt holds {len(prompts)} prompts, more than max_prompts={max_prompts}; nothing "
+                f"was sent. If that many paid generations are intended, raise max_prompts (e.g. "
+                f"max_prompts={len(prompts)}) or split the prompts over mapped tasks with .expand()"
+            )
+        per_prompt = request.max_images_per_prompt
+        limit = max_images if max_images is not None else max_prompts * per_prompt
+        if len(prompts) * per_prompt > limit:
+            raise AzerionValidationError(
+                f"{len(prompts)} prompts x up to {per_prompt} images each = {len(prompts) * per_prompt} "
+                f"images, more than max_images={limit}; nothing was sent. If that many paid images "
+                f"are intended, raise max_images (e.g. max_images={len(prompts) * per_prompt}), or ask "
+                "for fewer images per prompt (n, or sequential_image_generation_options.max_images)"
+            )
+        for index, text in enumerate(prompts):
+            try:
+                ImageGenerationRequest.check_prompt(text)
+            except AzerionValidationError as err:
+                raise AzerionValidationError(f"prompt {index}: {err}") from None
+        return cls(request=request, prompts=tuple(prompts))
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+#: Spellings of a boolean setting, compared case-insensitively (real bools are taken as they are).
+TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
+FALSE_WORDS = frozenset({"false", "0", "no", "off"})
+
 
 @dataclass(frozen=True)
 class Setting:
@@ -29,6 +33,31 @@ class Setting:
     label: str
     description: str
     allow_zero: bool = False
+
+    def parse(self, raw: Any) -> Any:
+        """``raw`` (a hook argument or a connection extra, often a string) as a value of this setting.
+
+        ``None`` and ``""`` give the default. A boolean must be spelt as one: a typo such as
+        ``"ture"`` is refused rather than read as false.
+
+        :raises ValueError: saying what is wrong with ``raw`` (the caller names the setting).
+        """
+        if raw is None or raw == "":
+            return self.default
+        if self.kind is bool:
+            if isinstance(raw, bool):
+                return raw
+            word = str(raw).strip().lower()
+            if word in TRUE_WORDS or word in FALSE_WORDS:
+                return word in TRUE_WORDS
+            raise ValueError("is not a boolean; use true or false (or 1/0, yes/no, on/off)")
+        try:
+            value = self.kind(raw)
+        except (TypeError, ValueError):
+            raise ValueError(f"is not a valid {self.kind.__name__}") from None
+        if value < 0 or (value == 0 and not self.allow_zero):
+            raise ValueError("must be positive")
+        return value
 
     def conn_field(self) -> dict[str, Any]:
         """This setting as an entry of the provider info's ``conn-fields``."""

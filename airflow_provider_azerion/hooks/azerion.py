@@ -1,10 +1,12 @@
 """``AzerionHook``: configuration and the API methods of the Azerion Intelligence API.
 
 The hook resolves its settings (constructor, connection, defaults) and offers ``list_models``,
-``generate_images``, ``download_image`` and ``test_connection``. How requests travel (session,
-key, the one retry loop, error mapping) lives in :mod:`.transport`; the retry rules in
-:mod:`.retry`; request validation and response parsing next to their types in
-:mod:`airflow_provider_azerion.models`.
+``generate_images``, ``download_image`` and ``test_connection``. How requests travel lives next
+door, one concern per module: :mod:`.auth` (the key, bound to the API's origin), :mod:`.session`
+(the ``requests`` session, proxies, sockets for cancel), :mod:`.calls` (the one call loop),
+:mod:`.retry` (its rules), :mod:`.errors` (statuses and failures as typed errors) and
+:mod:`.bodies` (reading responses). Request validation and response parsing live next to their
+types in :mod:`airflow_provider_azerion.models`.
 """
 
 from __future__ import annotations
@@ -27,16 +29,19 @@ from airflow_provider_azerion.exceptions import (
     AzerionResponseError,
     AzerionValidationError,
 )
+from airflow_provider_azerion.hooks.auth import header_safe_key
 from airflow_provider_azerion.hooks.retry import RetryRules
 from airflow_provider_azerion.models import ImageGenerationRequest, ImageGenerationResponse
+from airflow_provider_azerion.redact import public_uri, scrub
 from airflow_provider_azerion.settings import DEFAULT_SETTINGS, SETTINGS_BY_NAME
 
 if TYPE_CHECKING:
     import requests
 
-    from airflow_provider_azerion.hooks.transport import Transport
+    from airflow_provider_azerion.hooks.calls import CallLoop
+    from airflow_provider_azerion.hooks.errors import ApiErrors
 
-__all__ = ["DEFAULT_SETTINGS", "AzerionHook", "build_base_url", "validate_generation_args"]
+__all__ = ["DEFAULT_SETTINGS", "AzerionHook", "build_base_url"]
 
 
 class AzerionHook(BaseHook):
@@ -64,6 +69,8 @@ class AzerionHook(BaseHook):
         Off by default because the server may already have generated and billed it.
     :param max_download_bytes: refuse image downloads larger than this.
     :param pool_maxsize: HTTP connections kept per host.
+    :param metrics: told of each 429 answered (``rate_limited()``) and each request sent again
+        (``retried()``), e.g. the task's :class:`~airflow_provider_azerion.metrics.TaskMetrics`.
     """
 
     conn_name_attr = "conn_id"
@@ -71,7 +78,9 @@ class AzerionHook(BaseHook):
     conn_type = "azerion"
     hook_name = "Azerion Intelligence"
 
-    def __init__(self, conn_id: str = DEFAULT_CONN_ID, *, concurrency: int = 1, **overrides: Any) -> None:
+    def __init__(
+        self, conn_id: str = DEFAULT_CONN_ID, *, concurrency: int = 1, metrics: Any = None, **overrides: Any
+    ) -> None:
         super().__init__()
         unknown = sorted(set(overrides) - set(DEFAULT_SETTINGS))
         if unknown:
@@ -81,8 +90,9 @@ class AzerionHook(BaseHook):
         self.conn_id = conn_id
         self.concurrency = max(int(concurrency), 1)
         self._overrides = {k: v for k, v in overrides.items() if v is not None}
-        self._transport_lock = threading.Lock()
+        self._calls_lock = threading.Lock()
         self._cancelled = False
+        self._metrics = metrics
 
     def __repr__(self) -> str:
         return f"AzerionHook(conn_id={self.conn_id!r})"
@@ -96,17 +106,18 @@ class AzerionHook(BaseHook):
             conn = self.get_connection(self.conn_id)
         except AirflowNotFoundException:
             conn = None
-        key = conn.password if conn else None
-        for name in API_KEY_ENV_VARS:
-            key = key or os.environ.get(name)
-        if not key:
+        sources = [(f"connection {self.conn_id!r}", conn.password if conn else None)]
+        sources += [(name, os.environ.get(name)) for name in API_KEY_ENV_VARS]
+        source, key = next(((where, k) for where, k in sources if k and k.strip()), ("", None))
+        if key is None:
             raise AzerionConfigurationError(
                 f"No Azerion API key: connection {self.conn_id!r} "
                 f"{'has no password' if conn else 'does not exist'} and neither "
                 f"{' nor '.join(API_KEY_ENV_VARS)} is set. Put the key in the connection's password "
                 f"(API key) field or export {API_KEY_ENV_VARS[0]}."
             )
-        _mask(key)
+        _mask(key.strip())
+        key = header_safe_key(key, source)
         extras = (conn.extra_dejson if conn else {}) or {}
         settings = {name: self._setting(name, extras) for name in DEFAULT_SETTINGS}
         base_url = build_base_url(conn.host if conn else None, conn.port if conn else None, self.conn_id)
@@ -115,24 +126,12 @@ class AzerionHook(BaseHook):
     def _setting(self, name: str, extras: dict[str, Any]) -> Any:
         # Older connection forms stored extras as "extra__<conn_type>__<name>"; accept both.
         raw = self._overrides.get(name, extras.get(name, extras.get(f"extra__{self.conn_type}__{name}")))
-        spec = SETTINGS_BY_NAME[name]
-        if raw is None or raw == "":
-            return spec.default
         try:
-            if spec.kind is bool:
-                return (
-                    raw if isinstance(raw, bool) else str(raw).strip().lower() in ("1", "true", "yes", "on")
-                )
-            value = spec.kind(raw)
-        except (TypeError, ValueError):
+            return SETTINGS_BY_NAME[name].parse(raw)
+        except ValueError as problem:
             raise AzerionConfigurationError(
-                f"Setting {name}={raw!r} of connection {self.conn_id!r} is not a valid {spec.kind.__name__}"
+                f"Setting {name}={raw!r} of connection {self.conn_id!r} {problem}"
             ) from None
-        if value < 0 or (value == 0 and not spec.allow_zero):
-            raise AzerionConfigurationError(
-                f"Setting {name}={raw!r} of connection {self.conn_id!r} must be positive"
-            )
-        return value
 
     @property
     def base_url(self) -> str:
@@ -147,54 +146,65 @@ class AzerionHook(BaseHook):
     @property
     def retry_rules(self) -> RetryRules:
         """The retry rules every call of this hook follows."""
-        settings = self._config[2]
-        return RetryRules(
-            max_attempts=settings["max_attempts"],
-            backoff_factor=settings["backoff_factor"],
-            max_retry_wait=settings["max_retry_wait"],
-            retry_on_timeout=settings["retry_on_timeout"],
-        )
-
-    # -- transport -------------------------------------------------------------------------------
+        return RetryRules.from_settings(self._config[2])
 
     @property
-    def transport(self) -> Transport:
-        """The hook's HTTP machinery (built once, shared by threads)."""
-        transport = self.__dict__.get("_transport")
-        if transport is None:
-            with self._transport_lock:
-                transport = self.__dict__.get("_transport")
-                if transport is None:
-                    transport = self.__dict__["_transport"] = self._build_transport()
-        return transport
+    def metrics(self) -> Any:
+        """What counts 429 answers and resent requests (``rate_limited()``, ``retried()``), or ``None``."""
+        return self._metrics
 
-    def _build_transport(self) -> Transport:
-        from airflow_provider_azerion.hooks.transport import Transport
+    @metrics.setter
+    def metrics(self, metrics: Any) -> None:
+        self._metrics = metrics
+        calls = self.__dict__.get("_calls")
+        if calls is not None:
+            calls.metrics = metrics
+
+    # -- HTTP ------------------------------------------------------------------------------------
+
+    @property
+    def calls(self) -> CallLoop:
+        """The hook's call loop over its pooled session (built once, shared by threads)."""
+        calls = self.__dict__.get("_calls")
+        if calls is None:
+            with self._calls_lock:
+                calls = self.__dict__.get("_calls")
+                if calls is None:
+                    calls = self.__dict__["_calls"] = self._build_calls()
+        return calls
+
+    def _build_calls(self) -> CallLoop:
+        from airflow_provider_azerion.hooks.calls import CallLoop
+        from airflow_provider_azerion.hooks.session import SocketTracker, build_session
 
         base_url, key, settings = self._config
-        transport = Transport(
-            base_url,
-            key,
-            self.retry_rules,
-            timeout=(settings["connect_timeout"], settings["read_timeout"]),
-            pool_maxsize=max(settings["pool_maxsize"], self.concurrency),
-            user_agent=f"airflow-provider-azerion/{__version__}",
-            logger=self.log,
-        )
+        sockets = SocketTracker()
+        user_agent = f"airflow-provider-azerion/{__version__}"
+        pool_maxsize = max(settings["pool_maxsize"], self.concurrency)
+        session = build_session(base_url, key, pool_maxsize, user_agent, sockets)
+        timeout = (settings["connect_timeout"], settings["read_timeout"])
+        calls = CallLoop(session, sockets, self.retry_rules, timeout, key, self.log, self._metrics)
         if self._cancelled:
-            transport.cancel()
-        return transport
+            calls.cancel()
+        return calls
+
+    def _errors(self, what: str, *, list_models: bool = False) -> ApiErrors:
+        from airflow_provider_azerion.hooks.errors import ApiErrors
+
+        base_url, key, settings = self._config
+        suggest = self._listed_model_ids if list_models else None
+        return ApiErrors(what, base_url, key, settings["retry_on_timeout"], list_models=suggest)
 
     @property
     def session(self) -> requests.Session:
         """The hook's pooled ``requests`` session, with the key mounted for the API's origin."""
-        return self.transport.session
+        return self.calls.session
 
     def close(self) -> None:
         """Release pooled connections. The hook opens a new session if used again."""
-        transport = self.__dict__.pop("_transport", None)
-        if transport is not None:
-            transport.close()
+        calls = self.__dict__.pop("_calls", None)
+        if calls is not None:
+            calls.close()
 
     def cancel(self) -> None:
         """Stop every call of this hook now, from any thread (an operator's ``on_kill``).
@@ -204,9 +214,9 @@ class AzerionHook(BaseHook):
         at once.
         """
         self._cancelled = True
-        transport = self.__dict__.get("_transport")
-        if transport is not None:
-            transport.cancel()
+        calls = self.__dict__.get("_calls")
+        if calls is not None:
+            calls.cancel()
 
     def _url(self, path: str) -> str:
         return f"{self.base_url}/{path.lstrip('/')}"
@@ -218,16 +228,24 @@ class AzerionHook(BaseHook):
 
         :return: the ``data`` entries, each with at least ``id``.
         """
-        from airflow_provider_azerion.hooks.transport import ErrorBuilder, read_json
+        return self._list_models()
+
+    def _list_models(self, rules: RetryRules | None = None) -> list[dict[str, Any]]:
+        from airflow_provider_azerion.hooks.bodies import read_json
 
         what = "GET /models"
-        body = self.transport.call(
-            "GET", self._url("models"), lambda r: read_json(r, what), ErrorBuilder(what, self.transport)
+        body = self.calls.call(
+            "GET", self._url("models"), lambda r: read_json(r, what), self._errors(what), rules=rules
         )
         data = body.get("data") if isinstance(body, dict) else None
         if not isinstance(data, list):
             raise AzerionResponseError("Azerion API GET /models returned no 'data' list")
         return data
+
+    def _listed_model_ids(self) -> list[str]:
+        """The ids ``GET /models`` lists, in one request: what a ``model_not_found`` error suggests."""
+        models = self._list_models(RetryRules(max_attempts=1))
+        return [str(m["id"]) for m in models if isinstance(m, dict) and m.get("id") is not None]
 
     def generate_images(
         self,
@@ -254,7 +272,7 @@ class AzerionHook(BaseHook):
 
     def generate(self, request: ImageGenerationRequest, prompt: str) -> ImageGenerationResponse:
         """Generate images for ``prompt`` with an already validated request."""
-        from airflow_provider_azerion.hooks.transport import ErrorBuilder, read_json, request_id
+        from airflow_provider_azerion.hooks.bodies import read_json, request_id
 
         body = request.body(prompt)
         what = "POST /images/generations"
@@ -262,9 +280,8 @@ class AzerionHook(BaseHook):
         def read(response: requests.Response) -> ImageGenerationResponse:
             return ImageGenerationResponse.from_api(read_json(response, what), request_id(response))
 
-        return self.transport.call(
-            "POST", self._url("images/generations"), read, ErrorBuilder(what, self.transport), json=body
-        )
+        errors = self._errors(what, list_models=True)
+        return self.calls.call("POST", self._url("images/generations"), read, errors, json=body)
 
     def download_image(self, url: str) -> bytes:
         """Download a result image (``response_format="url"``) within one retry budget.
@@ -278,7 +295,8 @@ class AzerionHook(BaseHook):
         :return: the image bytes, at most ``max_download_bytes`` of them.
         :raises AzerionDownloadError: when the link cannot be fetched (expired, gone, unreachable).
         """
-        from airflow_provider_azerion.hooks.transport import DownloadErrors, read_limited
+        from airflow_provider_azerion.hooks.bodies import read_limited
+        from airflow_provider_azerion.hooks.errors import DownloadErrors
 
         parts = urlsplit(url) if isinstance(url, str) else None
         if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
@@ -287,11 +305,11 @@ class AzerionHook(BaseHook):
                 f"A result image URL must be an absolute http(s) URL; got one with scheme {scheme!r}"
             )
         limit = self._config[2]["max_download_bytes"]
-        return self.transport.call(
+        return self.calls.call(
             "GET",
             url,
             lambda response: read_limited(response, limit, parts.hostname or "?"),
-            DownloadErrors(url, self.transport),
+            DownloadErrors(url),
             headers={"Accept": "image/*"},
         )
 
@@ -307,13 +325,11 @@ class AzerionHook(BaseHook):
         except AzerionError as err:
             return False, str(err)
         except Exception as err:
-            from airflow_provider_azerion.hooks.transport import scrub
-
             key = probe.__dict__.get("_config", (None, None))[1]
             return False, scrub(f"{type(err).__name__}: {err}", key)
         finally:
             probe.close()
-        return True, f"Connected to {probe.base_url}; {len(models)} model(s) available."
+        return True, f"Connected to {public_uri(probe.base_url)}; {len(models)} model(s) available."
 
 
 def build_base_url(host: str | None, port: int | None, conn_id: str = DEFAULT_CONN_ID) -> str:
@@ -368,17 +384,6 @@ def _is_loopback(text: str) -> bool:
         return ipaddress.ip_address(name).is_loopback
     except ValueError:
         return False
-
-
-def validate_generation_args(
-    prompt: Any, *, model: Any, response_format: Any = "b64_json", style: Any = None, **params: Any
-) -> None:
-    """Reject arguments the API would refuse, before anything is sent.
-
-    :raises AzerionValidationError: with a message naming the argument and the rule.
-    """
-    ImageGenerationRequest.check_prompt(prompt)
-    ImageGenerationRequest.of(model, response_format, style, **params)
 
 
 def _mask(secret: str) -> None:

@@ -1,14 +1,16 @@
-"""The hook's retry rules, in one place: what is retried, how long to wait, and when to stop.
+"""The hook's retry rules, in one place: what is resent, how long to wait, and when to stop.
 
 One :class:`RetryRules` serves every call the hook makes (generations, model listings, result
 downloads) and one :class:`Attempts` budget counts every request of a call, whatever failed: a
 status, a dropped connection, or a body that broke off midway. So ``max_attempts`` is a hard bound
-on the requests one call sends (the loop that uses it is in :mod:`.transport`).
+on the requests one call sends (the loop that uses it is in :mod:`.calls`).
 
 The rules:
 
-- **Statuses**: 408, 409, 429 and 5xx are retried. Every other 4xx is final: the same request would
-  fail the same way (or, for 402 and 413, cost the same again).
+- **Statuses**: 408, 409, 429 and 5xx are retried, every other 4xx is final (the same request
+  would fail the same way or, for 402 and 413, cost the same again). Which status is which is
+  stated once, in :func:`~airflow_provider_azerion.exceptions.error_class_for_status`, and read
+  through :func:`.errors.is_retryable_status`.
 - **Lost responses**: a request that may have reached the server (read timeout, connection dropped
   after sending, body broken off) is resent only when it is safe: a GET bills nothing; a POST only
   with ``retry_on_timeout``, because a generation whose response was lost may have been billed.
@@ -24,11 +26,12 @@ from __future__ import annotations
 import email.utils
 import random
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-#: Statuses worth the same request again.
-RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
+from airflow_provider_azerion.settings import DEFAULT_SETTINGS
+
 #: Methods whose requests may be resent even when they may have reached the server.
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -60,14 +63,9 @@ def parse_retry_after(headers: Any, now: float | None = None) -> float | None:
     return max(email.utils.mktime_tz(parsed) - (time.time() if now is None else now), 0.0)
 
 
-def is_retryable_status(status: int) -> bool:
-    """Whether the same request may succeed after an answer with ``status``."""
-    return status in RETRY_STATUSES or status >= 500
-
-
 @dataclass(frozen=True)
 class RetryRules:
-    """How the hook retries, from the connection's settings.
+    """How the hook retries, from the connection's settings; defaults from ``settings.DEFAULT_SETTINGS``.
 
     :param max_attempts: requests per call at most, first one included.
     :param backoff_factor: base, in seconds, of the exponential backoff.
@@ -75,10 +73,20 @@ class RetryRules:
     :param retry_on_timeout: resend POSTs whose response was lost after sending.
     """
 
-    max_attempts: int = 5
-    backoff_factor: float = 1.0
-    max_retry_wait: float = 60.0
-    retry_on_timeout: bool = False
+    max_attempts: int = DEFAULT_SETTINGS["max_attempts"]
+    backoff_factor: float = DEFAULT_SETTINGS["backoff_factor"]
+    max_retry_wait: float = DEFAULT_SETTINGS["max_retry_wait"]
+    retry_on_timeout: bool = DEFAULT_SETTINGS["retry_on_timeout"]
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> RetryRules:
+        """The rules of a hook's resolved settings (``AzerionHook.settings``)."""
+        return cls(
+            max_attempts=settings["max_attempts"],
+            backoff_factor=settings["backoff_factor"],
+            max_retry_wait=settings["max_retry_wait"],
+            retry_on_timeout=settings["retry_on_timeout"],
+        )
 
     def may_resend(self, method: str, request_sent: bool) -> bool:
         """Whether a request that failed without a usable response may be sent again.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 
@@ -39,3 +40,16 @@ def make_hook(emulator):
     yield factory
     for hook in hooks:
         hook.close()
+
+
+@pytest.fixture
+def log_output(caplog):
+    """Everything logged during the test: stdlib records and Airflow's structlog events.
+
+    Airflow 3 task loggers are structlog loggers; capture_logs() sees their events whatever
+    stream the process has configured, which fd capture does not reliably do.
+    """
+    import structlog
+
+    with caplog.at_level(logging.DEBUG), structlog.testing.capture_logs() as events:
+        yield lambda: "\n".join([caplog.text, *(f"{e.get('log_level')} {e.get('event')}" for e in events)])

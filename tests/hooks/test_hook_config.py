@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from airflow_provider_azerion.exceptions import AzerionConfigurationError
 from airflow_provider_azerion.hooks.azerion import DEFAULT_SETTINGS, AzerionHook, build_base_url
 
 
@@ -42,6 +43,33 @@ def test_settings_resolve_overrides_then_extras_then_defaults(monkeypatch):
 def test_prefixed_extras_from_older_connection_forms_are_read(monkeypatch):
     _set_conn(monkeypatch, "az_old", password="k-12345", extra={"extra__azerion__retry_on_timeout": "true"})
     assert AzerionHook("az_old").settings["retry_on_timeout"] is True
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        *[(True, True), ("TRUE", True), (" yes ", True), ("On", True), ("1", True), (1, True)],
+        *[(False, False), ("false", False), ("No", False), ("OFF", False), ("0", False), (0, False)],
+    ],
+)
+def test_boolean_settings_accept_the_usual_spellings(monkeypatch, raw, expected):
+    _set_conn(monkeypatch, "az_bool", password="k-12345", extra={"retry_on_timeout": raw})
+    assert AzerionHook("az_bool").settings["retry_on_timeout"] is expected
+
+
+@pytest.mark.parametrize("raw", ["ture", "flase", "enabled", "2", "y", 2])
+def test_a_misspelt_boolean_setting_is_refused_naming_it(monkeypatch, raw):
+    _set_conn(monkeypatch, "az_typo", password="k-12345", extra={"retry_on_timeout": raw})
+    with pytest.raises(AzerionConfigurationError) as err:
+        AzerionHook("az_typo").settings  # noqa: B018 - resolving the settings is what is tested
+    assert "retry_on_timeout" in str(err.value)
+    assert "az_typo" in str(err.value)
+
+
+def test_a_misspelt_boolean_argument_is_refused_too(monkeypatch):
+    _set_conn(monkeypatch, "az_arg", password="k-12345")
+    with pytest.raises(AzerionConfigurationError, match="retry_on_timeout='ture'"):
+        AzerionHook("az_arg", retry_on_timeout="ture").settings  # noqa: B018
 
 
 def test_key_falls_back_to_env_when_connection_has_no_password(monkeypatch):

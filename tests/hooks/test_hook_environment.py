@@ -11,13 +11,15 @@ from __future__ import annotations
 import http.client
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 import pytest
 import requests
 
-from airflow_provider_azerion.hooks.transport import _session_class
+from airflow_provider_azerion.exceptions import AzerionCancelledError
+from airflow_provider_azerion.hooks.session import session_class
 from tests.hooks.conftest import SECRET_KEY
 
 _HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding"}
@@ -33,6 +35,9 @@ class _ForwardProxy(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _ProxyHandler)
         self.url = f"http://127.0.0.1:{self.server_address[1]}"
 
+    def handle_error(self, request, client_address):
+        pass  # a client that hung up (a cancelled call) is expected
+
 
 class _ProxyHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -43,7 +48,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         target = urlsplit(self.path)  # absolute form: http://host:port/path?query
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP}
-        upstream = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
+        upstream = http.client.HTTPConnection(target.hostname, target.port, timeout=15)
         try:
             path = target.path + (f"?{target.query}" if target.query else "")
             upstream.request(self.command, path, body=body or None, headers=headers)
@@ -136,7 +141,7 @@ def test_settings_are_those_requests_itself_reads_from_the_environment(url, monk
     monkeypatch.setenv("HTTP_PROXY", "http://proxy.corp:3129")
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,.corp")
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/corp-bundle.pem")
-    ours, plain = _session_class()(), requests.Session()
+    ours, plain = session_class()(), requests.Session()
 
     for _ in range(2):  # the second answer comes from the cache
         assert ours.merge_environment_settings(url, {}, True, None, None) == plain.merge_environment_settings(
@@ -146,3 +151,30 @@ def test_settings_are_those_requests_itself_reads_from_the_environment(url, monk
     assert ours.merge_environment_settings(url, dict(explicit), True, False, None) == (
         plain.merge_environment_settings(url, dict(explicit), True, False, None)
     )
+
+
+def test_cancel_stops_a_generation_in_flight_behind_a_proxy_at_once(emulator, make_hook, proxy, monkeypatch):
+    _clear_proxy_environment(monkeypatch)
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    emulator.latency = 8
+    hook = make_hook(read_timeout=60)
+    errors: list[BaseException] = []
+
+    def generate():
+        try:
+            hook.generate_images("a slow cat", model="stable-image-core-1.1", size="32x32")
+        except BaseException as err:
+            errors.append(err)
+
+    thread = threading.Thread(target=generate, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while emulator.in_flight == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert proxy.seen  # the generation really went through the proxy
+    started = time.monotonic()
+    hook.cancel()
+    thread.join(10)
+    assert time.monotonic() - started < 2  # not the emulator's latency, nor read_timeout
+    assert isinstance(errors[0], AzerionCancelledError)
+    assert errors[0].request_sent

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from urllib.parse import urlsplit
 
@@ -142,17 +141,54 @@ def test_empty_data_is_a_response_error(emulator, make_hook):
         _generate(make_hook())
 
 
-@pytest.fixture
-def log_output(caplog):
-    """Everything logged during the test: stdlib records and Airflow's structlog events.
+class _Counted:
+    """Stands in for TaskMetrics: records what the hook reports, in order."""
 
-    Airflow 3 task loggers are structlog loggers; capture_logs() sees their events whatever
-    stream the process has configured, which fd capture does not reliably do.
-    """
-    import structlog
+    def __init__(self) -> None:
+        self.events: list[str] = []
 
-    with caplog.at_level(logging.DEBUG), structlog.testing.capture_logs() as events:
-        yield lambda: "\n".join([caplog.text, *(f"{e.get('log_level')} {e.get('event')}" for e in events)])
+    def rate_limited(self) -> None:
+        self.events.append("rate_limited")
+
+    def retried(self) -> None:
+        self.events.append("retried")
+
+
+def test_metrics_count_each_429_and_each_request_sent_again(emulator, make_hook):
+    emulator.retry_after = 0.01
+    emulator.faults.script(["429", "503"])
+    metrics = _Counted()
+    _generate(make_hook(metrics=metrics))
+    assert metrics.events == ["rate_limited", "retried", "retried"]
+    assert emulator.generation_count == 3
+
+
+def test_metrics_set_after_first_use_count_a_final_429_too(emulator, make_hook):
+    emulator.retry_after = 0.01
+    hook = make_hook(max_attempts=2)
+    hook.list_models()  # the session and its call loop exist already
+    hook.metrics = metrics = _Counted()
+    emulator.faults.script(["429", "429"])
+    with pytest.raises(AzerionRateLimitError):
+        _generate(hook)
+    assert metrics.events == ["rate_limited", "retried", "rate_limited"]
+
+
+def test_task_metrics_reach_airflow_stats(emulator, make_hook, monkeypatch):
+    from airflow_provider_azerion import metrics as metrics_module
+
+    sent: list[tuple[str, int]] = []
+
+    class Stats:
+        @staticmethod
+        def incr(name, count=1, rate=1, tags=None):
+            sent.append((name, count))
+
+    monkeypatch.setattr(metrics_module, "_stats", lambda: Stats)
+    emulator.retry_after = 0.01
+    emulator.faults.script(["429"])
+    _generate(make_hook(metrics=metrics_module.TaskMetrics("dag", "task", MODEL)))
+    assert sent == [("azerion.rate_limited", 1), ("azerion.retries", 1)]
 
 
 def test_each_retry_is_logged_at_info_with_status_and_wait(emulator, make_hook, log_output):

@@ -15,7 +15,11 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_azerion.exceptions import AzerionConfigurationError, AzerionValidationError
+from airflow_provider_azerion.exceptions import (
+    AzerionConfigurationError,
+    AzerionStorageError,
+    AzerionValidationError,
+)
 from airflow_provider_azerion.hooks.azerion import AzerionHook
 from airflow_provider_azerion.operators.image_generation import ImageGenerationOperator
 from tests.operators.helpers import execute
@@ -189,7 +193,7 @@ BAD_INPUTS = [
     *(
         _op(
             f"extra_params {key}",
-            f"extra_params must not set {key!r}; use the operator's {key} argument instead",
+            f"extra_params must not set {key!r}; use the {key} argument instead",
             extra_params={key: "x"},
         )
         for key in ("prompt", "model", "response_format", "style")
@@ -237,9 +241,11 @@ BAD_INPUTS = [
     ),
     _op(
         "output_path under a file",
-        "[Errno 20] Not a directory: "
-        "'{output}/blocked/sub/direct/manual__2024-05-01T06_30_00_00_00/generate'",
-        NotADirectoryError,
+        "cannot list file://{output}/blocked/sub/direct/manual__2024-05-01T06_30_00_00_00/generate "
+        "(Not a directory); nothing was generated. Point output_path at a folder or bucket this worker "
+        "may write (check the path, its permissions for the worker's user, the bucket's name and the "
+        "credentials of output_conn_id), then clear the task",
+        AzerionStorageError,
         output_path="{output}/blocked/sub",
     ),
     Bad(

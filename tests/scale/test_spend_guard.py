@@ -84,6 +84,29 @@ def test_sequential_generation_counts_its_max_images(emulator, output_dir):
     assert generated_prompts(emulator) == []
 
 
+@pytest.mark.parametrize("options", [{"max_images": 5}, {}], ids=["max_images 5", "model's own 15"])
+def test_sequential_generation_with_n_1_still_counts_its_max_images(emulator, output_dir, options):
+    # n=1 asks for one sequence; "auto" may still return up to max_images (15 without it) images.
+    extra = {"sequential_image_generation": "auto", "sequential_image_generation_options": options}
+    with pytest.raises(AzerionValidationError):
+        execute(operator(output_dir, 3, model="bytedance-seedream-4", n=1, extra_params=extra, max_images=10))
+
+    assert generated_prompts(emulator) == []
+
+
+def test_the_guard_counts_no_fewer_images_than_the_emulator_returns(emulator, output_dir):
+    extra = {
+        "size": "512x512",  # seedream's sizes; the emulator's max_side keeps the images small
+        "sequential_image_generation": "auto",
+        "sequential_image_generation_options": {"max_images": 3},
+    }
+    result = execute(
+        operator(output_dir, 2, model="bytedance-seedream-4", n=1, extra_params=extra, max_images=6)
+    )
+
+    assert result["count"] == 6  # exactly the guard's bound: 2 prompts x 3 images
+
+
 @pytest.mark.parametrize(
     ("argument", "value"), [("max_prompts", 0), ("max_images", -1), ("max_prompts", "10")]
 )
