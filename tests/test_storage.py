@@ -9,8 +9,8 @@ import pytest
 from airflow.sdk import ObjectStoragePath
 from fsspec.implementations.memory import MemoryFileSystem
 
-from airflow_provider_azerion import storage
 from airflow_provider_azerion.exceptions import AzerionValidationError
+from airflow_provider_azerion.storage import files as storage_files
 from airflow_provider_azerion.storage import (
     is_temp_name,
     list_files,
@@ -120,7 +120,7 @@ class TestLocalFiles:
         def broken_replace(src, dst):
             raise OSError("disk full")
 
-        monkeypatch.setattr(storage.os, "replace", broken_replace)
+        monkeypatch.setattr(os, "replace", broken_replace)
         with pytest.raises(OSError, match="disk full"):
             write_atomic(ObjectStoragePath(final.as_uri()), b"new")
         assert os.listdir(tmp_path) == ["img.png"]
@@ -198,7 +198,7 @@ class TestRemoteFiles:
 
     def test_an_object_store_is_written_directly(self, memory_store, monkeypatch):
         fs, base = memory_store(RecordingMemoryFS)
-        monkeypatch.setattr(storage, "ATOMIC_PUT_PROTOCOLS", frozenset({"memory"}))
+        monkeypatch.setattr(storage_files, "ATOMIC_PUT_PROTOCOLS", frozenset({"memory"}))
         target = ObjectStoragePath(f"{base}/img.png")
         write_atomic(target, b"data")
         assert set(fs.written) == {target.path}  # no temporary name

@@ -1,5 +1,10 @@
 """``ImageGenerationOperator``: prompts in, image files and JSON sidecars out.
 
+``execute`` tells the story of one task: check the arguments and the spend guard, open the
+task's folder (proving it writable before anything is paid for), find what earlier tries stored,
+generate and store the rest (:class:`~airflow_provider_azerion.batch.PromptBatch`), then publish
+the manifest, the XCom and the asset events.
+
 DAG files import this module on every parse, so it imports nothing heavy at module level: the
 hook, ``ObjectStoragePath``, threads and codecs are imported inside ``execute``.
 """
@@ -7,24 +12,20 @@ hook, ``ObjectStoragePath``, threads and codecs are imported inside ``execute``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
 from airflow_provider_azerion.constants import DEFAULT_CONN_ID, DEFAULT_MODEL
+from airflow_provider_azerion.models import DEFAULT_MAX_PROMPTS
 
 if TYPE_CHECKING:
     from airflow.sdk import Context, ObjectStoragePath
 
-    from airflow_provider_azerion.hooks.azerion import AzerionHook
-    from airflow_provider_azerion.image_formats import ImageFormat
-    from airflow_provider_azerion.models import (
-        GeneratedImage,
-        ImageGenerationRequest,
-        ImageGenerationResponse,
-        Usage,
-    )
-    from airflow_provider_azerion.outputs import OutputFolder, StoredImage
+    from airflow_provider_azerion.batch import PromptBatch
+    from airflow_provider_azerion.folder import OutputFolder
+    from airflow_provider_azerion.models import GenerationPlan, ImageGenerationRequest
+    from airflow_provider_azerion.resume import Resumed
 
 
 class ImageGenerationOperator(BaseOperator):
@@ -33,8 +34,10 @@ class ImageGenerationOperator(BaseOperator):
     For each prompt ``i`` and each image ``j`` the API returns for it, the task writes
     ``{output_path}/{dag_id}/{run_id}/{task_id}[-{map_index}]/{i:04d}-{j}.{ext}`` (the extension
     from the image's real format) and a sidecar ``{i:04d}-{j}.json`` with the prompt, parameters,
-    usage, checksum and task instance. Any store ``ObjectStoragePath`` supports works (``file://``,
-    ``s3://``, ``gs://``...); no partially written file ever appears under a final name.
+    usage, checksum, pixel size and task instance. Any store ``ObjectStoragePath`` supports works
+    (``file://``, ``s3://``...); no partially written file ever appears under a final name. Before
+    the first generation the task proves it can write there, so a store it cannot write costs
+    nothing.
 
     Work is resumable: a retry (or a cleared task) skips, without calling the API, every prompt
     whose images and sidecars a previous try stored completely for the same prompt, model and
@@ -114,7 +117,7 @@ class ImageGenerationOperator(BaseOperator):
         output_conn_id: str | None = None,
         max_active_requests: int = 4,
         overwrite: bool = False,
-        max_prompts: int = 1000,
+        max_prompts: int = DEFAULT_MAX_PROMPTS,
         max_images: int | None = None,
         log_each_image: bool | None = None,
         **kwargs: Any,
@@ -134,79 +137,93 @@ class ImageGenerationOperator(BaseOperator):
         self.max_prompts = max_prompts
         self.max_images = max_images
         self.log_each_image = log_each_image
-        self._running: tuple[AzerionHook, Any] | None = None
+        self._batch: PromptBatch | None = None
         if isinstance(max_active_requests, int):  # an XComArg is checked once resolved, in execute
             _check_max_active_requests(max_active_requests)
 
-    # -- execution -------------------------------------------------------------------------------
+    # -- the story of one task ---------------------------------------------------------------------
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Generate every prompt not yet stored, store the images and the manifest, return a small XCom."""
         import time
 
-        from airflow_provider_azerion.models import Usage
+        from airflow_provider_azerion.batch import PromptBatch
+        from airflow_provider_azerion.hooks.azerion import AzerionHook
+        from airflow_provider_azerion.metrics import TaskMetrics
 
         started = time.monotonic()
-        prompts = self._checked_prompts()
-        folder, results = self._resume(context, prompts)
-        skipped = len(results)
-        todo = [index for index in range(len(prompts)) if index not in results]
-        usage = Usage()
-        if todo:
-            try:
-                usage = self._generate_all(todo, prompts, folder, results)
-            except Exception:
-                # List what this try did store, so that the retry needs no sidecar reads for it.
-                try:
-                    folder.write_manifest([image for index in sorted(results) for image in results[index]])
-                except Exception as err:
-                    self.log.warning("Could not update %s after the failure: %s", folder.manifest_uri, err)
-                raise
-        new_images = [image for index in todo for image in results[index]]
-        self._written = (len(new_images), sum(image.metadata["bytes"] for image in new_images))
-        self.log.info(
-            "Wrote %d image(s), %d bytes, for %d prompt(s) in %.1f s; %d prompt(s) skipped as already "
-            "stored; usage: input_tokens=%d output_tokens=%d total_tokens=%d; folder %s",
-            *self._written,
-            len(todo),
-            time.monotonic() - started,
-            skipped,
-            usage.input_tokens,
-            usage.output_tokens,
-            usage.total_tokens,
-            folder.uri,
+        plan = self.plan()
+        metrics = TaskMetrics(self.dag_id, self.task_id, plan.request.model)
+        folder = self._open_folder(context)
+        resumed = self._find_stored(folder, plan)
+        metrics.resumed(len(resumed.images))
+        batch = PromptBatch(
+            AzerionHook(conn_id=self.conn_id, concurrency=self.max_active_requests, metrics=metrics),
+            plan,
+            folder,
+            dict(resumed.images),
+            max_active_requests=self.max_active_requests,
+            log=self.log,
+            log_each_image=self.log_each_image,
+            metrics=metrics,
         )
-        return self._publish(
-            context, folder, [image for index in sorted(results) for image in results[index]]
-        )
+        self._batch = batch
+        try:
+            batch.run()
+        finally:
+            self._batch = None
+        self._written = (len(batch.new_images), sum(image.metadata["bytes"] for image in batch.new_images))
+        batch.log_summary(time.monotonic() - started)
+        return self._publish(context, folder, batch.images)
 
-    def _resume(
-        self, context: Context, prompts: list[str]
-    ) -> tuple[OutputFolder, dict[int, list[StoredImage]]]:
-        """Open the task's folder and find what earlier tries stored: one listing, the manifest, and
-        sidecars only for prompts the manifest does not cover (after a crash)."""
-        from airflow_provider_azerion.outputs import OutputFolder, TaskIdentity
+    def on_kill(self) -> None:
+        """Stop at once: no new prompt starts and the HTTP calls in flight are cancelled.
+
+        Airflow calls this when the task is killed or its ``execution_timeout`` passes. Prompts
+        already stored stay stored; a retry generates only what is missing.
+        """
+        batch = self._batch
+        if batch is not None:
+            batch.cancel()
+
+    def _open_folder(self, context: Context) -> OutputFolder:
+        """The task's folder, listed once, without leftovers of interrupted writes."""
+        from airflow_provider_azerion.folder import OutputFolder, TaskIdentity
         from airflow_provider_azerion.storage import resolve_output_root
 
         root = resolve_output_root(self.output_path, self.output_conn_id)
         folder = OutputFolder(root, TaskIdentity.from_context(context))
-        if removed := folder.scan():
+        if removed := folder.open():
             self.log.info("Removed %d unfinished temporary file(s) left in %s", removed, folder.uri)
-        results = folder.resume(prompts, model=self.model, params=self.api_params(), overwrite=self.overwrite)
-        if results:
+        return folder
+
+    def _find_stored(self, folder: OutputFolder, plan: GenerationPlan) -> Resumed:
+        """What earlier tries stored for the same prompts and request; stale manifest lines go.
+
+        When anything is left to generate, the folder is proven writable first: a store the task
+        cannot write costs nothing.
+        """
+        resumed = folder.find_stored(
+            plan.prompts, model=self.model, params=plan.request.api_params(), overwrite=self.overwrite
+        )
+        if len(resumed.images) < len(plan.prompts):
+            folder.prove_writable()
+        folder.forget_unreused(resumed)
+        if resumed.images:
+            report = resumed.report
             self.log.info(
                 "%d of %d prompt(s) already stored in %s by an earlier try; not generating them again "
                 "(%d found in the manifest, %d from %d sidecar read(s))",
-                len(results),
-                len(prompts),
+                len(resumed.images),
+                len(plan.prompts),
                 folder.uri,
-                folder.resume_report.from_manifest,
-                folder.resume_report.from_sidecars,
-                folder.resume_report.sidecar_reads,
+                report.from_manifest,
+                report.from_sidecars,
+                report.sidecar_reads,
             )
-        return folder, results
+        return resumed
 
-    def _publish(self, context: Context, folder: OutputFolder, produced: list[StoredImage]) -> dict[str, Any]:
+    def _publish(self, context: Context, folder: OutputFolder, produced: list[Any]) -> dict[str, Any]:
         """Write the manifest, annotate the outlets' asset events and return the XCom."""
         folder.write_manifest(produced)
         result = folder.task_result(produced)
@@ -218,205 +235,16 @@ class ImageGenerationOperator(BaseOperator):
                 folder.manifest_uri,
                 len(result["chunks"]),
             )
-        self._annotate_outlets(context, folder.asset_extra(produced))
+        if self.outlets:
+            from airflow.sdk import Asset
+            from airflow.sdk.definitions.asset import AssetRef
+
+            extra = folder.asset_extra(produced)
+            for outlet in self.outlets:
+                # An AssetAlias has no event of its own until a concrete asset is added to it.
+                if isinstance(outlet, (Asset, AssetRef)):
+                    context["outlet_events"][outlet].extra.update(extra)
         return result
-
-    def _generate_all(
-        self,
-        todo: list[int],
-        prompts: list[str],
-        folder: OutputFolder,
-        results: dict[int, list[StoredImage]],
-    ) -> Usage:
-        """Generate ``todo`` prompts with at most ``max_active_requests`` in flight; fill ``results``.
-
-        Generation (and the download of ``url`` results) runs in worker threads; each prompt's
-        images are stored by this thread as they arrive, while the next requests are already on
-        their way. After a failure no further prompt starts; those in flight finish and are
-        stored (they are paid for), then the first failure by prompt index is raised. When the
-        task is killed (``on_kill``) or times out, the HTTP calls in flight are cancelled at once,
-        results that already arrived are stored, and the task ends within seconds.
-        """
-        import threading
-
-        from airflow_provider_azerion.concurrency import run_bounded
-        from airflow_provider_azerion.exceptions import AzerionCancelledError
-        from airflow_provider_azerion.hooks.azerion import AzerionHook
-        from airflow_provider_azerion.models import Usage
-        from airflow_provider_azerion.storage import CommitError
-
-        request = self.generation_request()
-        hook = AzerionHook(conn_id=self.conn_id, concurrency=self.max_active_requests)
-        cancel = threading.Event()
-        self._running = (hook, cancel)
-        totals = [Usage()]
-        progress = _Progress(self.log, len(todo), self.log_each_image)
-
-        def store(index: int, generated: _Generated) -> None:
-            results[index] = self._store_prompt(folder, index, prompts[index], request, generated, progress)
-            totals[0] = totals[0] + generated.response.usage
-
-        try:
-            outcome = run_bounded(
-                todo,
-                lambda index: self._generate_one(hook, request, index, prompts[index]),
-                store,
-                limit=self.max_active_requests,
-                cancel=cancel,
-                on_abort=hook.cancel,
-                name="azerion-generate",
-                # One at a time, the task's own thread does it all: thread hand-offs would cost
-                # more than they overlap (the disk flushes still happen off-thread).
-                inline=self.max_active_requests == 1,
-            )
-        except BaseException:
-            folder.flush(timeout=5)  # what arrived is written; a stuck disk must not hold the stop
-            stored_count = sum(1 for index in todo if index in results)
-            self.log.error(
-                "Task stopped while generating: %d of %d prompt(s) stored in this try; requests in "
-                "flight were cancelled and may have been billed. A retry generates only what is missing.",
-                stored_count,
-                len(todo),
-            )
-            raise
-        finally:
-            self._running = None
-            hook.close()
-        failures = dict(outcome.failures)
-        try:
-            folder.flush()  # every stored prompt durable under its final name before anything relies on it
-        except CommitError as err:
-            failures[err.label] = err
-        finally:
-            folder.close()
-        for index, failure in list(failures.items()):
-            if isinstance(failure, CommitError):  # the prompt whose files could not be written
-                del failures[index]
-                failures[failure.label] = failure.error
-                for lost in failure.lost:  # it and the prompts dropped with it: not stored after all
-                    results.pop(lost, None)
-        if cancel.is_set() and not failures:
-            failures = {outcome.not_started[0]: AzerionCancelledError("the task was stopped (on_kill)")}
-        if failures:
-            for index in sorted(failures)[1:]:  # the first one is raised below
-                self.log.error("Prompt %d also failed: %s", index, failures[index])
-            first = min(failures)
-            stored_count = sum(1 for index in todo if index in results)
-            self.log.error(
-                "Prompt(s) %s failed; %d prompt(s) stored, %d not started. A retry generates only "
-                "what is missing.",
-                sorted(failures),
-                stored_count,
-                len(outcome.not_started),
-            )
-            raise _for_prompt(failures[first], first, prompts[first])
-        return totals[0]
-
-    def _generate_one(
-        self, hook: AzerionHook, request: ImageGenerationRequest, index: int, prompt: str
-    ) -> _Generated:
-        """Generate one prompt and check every image (runs in a worker thread; stores nothing)."""
-        import time
-
-        from airflow_provider_azerion.exceptions import AzerionResponseError
-
-        started = time.monotonic()
-        response = hook.generate(request, prompt)
-        if not response.images:  # the hook refuses an empty "data", but a prompt must never store nothing
-            raise AzerionResponseError("the API returned no images")
-        images = [
-            (*self._image_bytes(hook, image_index, image), image.revised_prompt)
-            for image_index, image in enumerate(response.images)
-        ]
-        return _Generated(response, images, time.monotonic() - started)
-
-    def _store_prompt(
-        self,
-        folder: OutputFolder,
-        index: int,
-        prompt: str,
-        request: ImageGenerationRequest,
-        generated: _Generated,
-        progress: _Progress,
-    ) -> list[StoredImage]:
-        """Store one prompt's images and sidecars (in the task's main thread)."""
-        response = generated.response
-        common = {
-            "prompt": prompt,
-            "model": request.model,
-            "style": request.style,
-            "params": request.api_params(),
-            "created": response.created.isoformat(),
-            "usage": response.usage.to_dict(),
-            "request_id": response.request_id,
-        }
-        stored = folder.store_prompt(index, generated.images, common)
-        if progress.each_image or progress.debug:
-            log = self.log.info if progress.each_image else self.log.debug
-            for image in stored:
-                log(
-                    "Prompt %d image %d: wrote %s (%d bytes, generated in %.2f s)",
-                    index,
-                    image.metadata["image_index"],
-                    image.uri,
-                    image.metadata["bytes"],
-                    generated.seconds,
-                )
-        progress.stored(stored)
-        return stored
-
-    @staticmethod
-    def _image_bytes(hook: AzerionHook, image_index: int, image: GeneratedImage) -> tuple[bytes, ImageFormat]:
-        """The decoded or downloaded bytes of one image and their real format."""
-        import binascii
-
-        from airflow_provider_azerion.exceptions import AzerionResponseError
-        from airflow_provider_azerion.image_formats import sniff_image_format
-
-        if image.b64_json is not None:
-            try:
-                data = _decode_base64(image.b64_json)
-            except (binascii.Error, ValueError):
-                raise AzerionResponseError(
-                    f"image {image_index}: b64_json is not valid base64 ({len(image.b64_json)} characters)"
-                ) from None
-        elif image.url is not None:
-            data = hook.download_image(image.url)
-        else:
-            raise AzerionResponseError(f"image {image_index}: the API sent neither b64_json nor url")
-        fmt = sniff_image_format(data)
-        if fmt is None:
-            raise AzerionResponseError(
-                f"image {image_index}: the {len(data)} bytes received are not a PNG, JPEG, WebP or GIF "
-                f"image (they start with {data[:16]!r})"
-            )
-        return data, fmt
-
-    def on_kill(self) -> None:
-        """Stop at once: no new prompt starts and the HTTP calls in flight are cancelled.
-
-        Airflow calls this when the task is killed or its ``execution_timeout`` passes. Prompts
-        already stored stay stored; a retry generates only what is missing.
-        """
-        running = self._running
-        if running is not None:
-            hook, cancel = running
-            cancel.set()
-            hook.cancel()
-
-    def _annotate_outlets(self, context: Context, extra: dict[str, Any]) -> None:
-        """Put ``extra`` (bounded, from ``OutputFolder.asset_extra``) into each outlet asset's event."""
-        if not self.outlets:
-            return
-        from airflow.sdk import Asset
-        from airflow.sdk.definitions.asset import AssetRef
-
-        for outlet in self.outlets:
-            # An AssetAlias has no event of its own until a concrete asset is added to it.
-            if isinstance(outlet, (Asset, AssetRef)):
-                context["outlet_events"][outlet].extra.update(extra)
-
-    # -- arguments -------------------------------------------------------------------------------
 
     def generation_request(self) -> ImageGenerationRequest:
         """The validated request every prompt of this task is generated with.
@@ -425,87 +253,25 @@ class ImageGenerationOperator(BaseOperator):
         """
         from airflow_provider_azerion.models import ImageGenerationRequest
 
-        return ImageGenerationRequest.of(
-            self.model, self.response_format, self.style, **self._extra_api_params()
+        return ImageGenerationRequest.from_arguments(
+            self.model, self.response_format, self.style, self.n, self.extra_params
         )
 
     def api_params(self) -> dict[str, Any]:
-        """Everything sent to the API besides the prompt, as the hook sends it (``None`` omitted).
-
-        Recorded in each sidecar; a stored prompt is reused only if these did not change.
-        """
+        """Everything sent to the API besides the prompt (recorded in sidecars, compared on resume)."""
         return self.generation_request().api_params()
 
-    def _extra_api_params(self) -> dict[str, Any]:
-        extra = dict(self.extra_params or {})
-        if self.n is not None:
-            extra["n"] = self.n
-        return {key: value for key, value in extra.items() if value is not None}
-
-    def _checked_prompts(self) -> list[str]:
-        """Validate every argument before anything is sent; return the prompts as a list.
+    def plan(self) -> GenerationPlan:
+        """Validate every argument and the spend guard before anything is sent.
 
         :raises AzerionValidationError: naming the argument (and prompt index) at fault.
         """
-        from airflow_provider_azerion.exceptions import AzerionValidationError
-        from airflow_provider_azerion.models import RESERVED_PARAMS, ImageGenerationRequest
+        from airflow_provider_azerion.models import GenerationPlan
 
         _check_max_active_requests(self.max_active_requests)
-        if self.extra_params is not None and not isinstance(self.extra_params, dict):
-            raise AzerionValidationError(
-                f"extra_params must be a dict of API parameters, got {type(self.extra_params).__name__}"
-            )
-        for key in RESERVED_PARAMS:
-            if key in (self.extra_params or {}):
-                raise AzerionValidationError(
-                    f"extra_params must not set {key!r}; use the operator's {key} argument instead"
-                )
-        if self.n is not None and "n" in (self.extra_params or {}):
-            raise AzerionValidationError("n is set both as an argument and in extra_params; set it once")
-
-        prompt = self.prompt
-        if isinstance(prompt, str):
-            prompts = [prompt]
-        elif isinstance(prompt, Sequence) and not isinstance(prompt, (bytes, bytearray)):
-            prompts = list(prompt)
-        else:
-            raise AzerionValidationError(
-                f"prompt must be a str or a list of str, got {type(prompt).__name__}"
-            )
-        if not prompts:
-            raise AzerionValidationError("prompt is an empty list; give at least one prompt")
-
-        # The request object's rules, so the operator never drifts from what the hook sends:
-        # first the arguments shared by all prompts, then each prompt.
-        request = self.generation_request()
-        # The spend guard, before anything is sent: every prompt is a paid generation.
-        for name in ("max_prompts", "max_images"):
-            limit = getattr(self, name)
-            if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-                raise AzerionValidationError(f"{name} must be an int >= 1, got {limit!r}")
-        if len(prompts) > self.max_prompts:
-            raise AzerionValidationError(
-                f"prompt holds {len(prompts)} prompts, more than max_prompts={self.max_prompts}; nothing "
-                f"was sent. If that many paid generations are intended, raise max_prompts (e.g. "
-                f"max_prompts={len(prompts)}) or split the prompts over mapped tasks with .expand()"
-            )
-        per_prompt = request.max_images_per_prompt
-        max_images = self.max_images if self.max_images is not None else self.max_prompts * per_prompt
-        if len(prompts) * per_prompt > max_images:
-            raise AzerionValidationError(
-                f"{len(prompts)} prompts x up to {per_prompt} images each = {len(prompts) * per_prompt} "
-                f"images, more than max_images={max_images}; nothing was sent. If that many paid images "
-                f"are intended, raise max_images (e.g. max_images={len(prompts) * per_prompt}), or ask "
-                "for fewer images per prompt (n, or sequential_image_generation_options.max_images)"
-            )
-        for index, text in enumerate(prompts):
-            try:
-                ImageGenerationRequest.check_prompt(text)
-            except AzerionValidationError as err:
-                raise AzerionValidationError(f"prompt {index}: {err}") from None
-        return prompts
-
-    # -- lineage ---------------------------------------------------------------------------------
+        return GenerationPlan.of(
+            self.prompt, self.generation_request(), max_prompts=self.max_prompts, max_images=self.max_images
+        )
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """OpenLineage: the output root (``output_path``) as this task's one output dataset.
@@ -523,110 +289,8 @@ class ImageGenerationOperator(BaseOperator):
         )
 
 
-#: While a try generates at most this many prompts, each image gets an INFO line by default.
-LOG_EACH_IMAGE_UP_TO = 50
-#: Above it, an INFO progress line marks every 1/PROGRESS_STEPS of the prompts.
-PROGRESS_STEPS = 20
-
-
-class _Progress:
-    """Per-image log lines for small batches, a progress line every 5 % for large ones."""
-
-    def __init__(self, log: Any, total: int, each_image: bool | None) -> None:
-        import logging
-        import time
-
-        self.log = log
-        self.total = total
-        self.each_image = total <= LOG_EACH_IMAGE_UP_TO if each_image is None else each_image
-        is_enabled = getattr(log, "isEnabledFor", None)
-        self.debug = bool(is_enabled(logging.DEBUG)) if is_enabled is not None else False
-        self.step = max(1, -(-total // PROGRESS_STEPS))  # ceil
-        self.next_line = self.step
-        self.prompts = self.images = self.bytes = 0
-        self.started = time.monotonic()
-
-    def stored(self, images: list[StoredImage]) -> None:
-        """Count one stored prompt; log progress when it crosses the next step."""
-        self.prompts += 1
-        self.images += len(images)
-        self.bytes += sum(image.metadata["bytes"] for image in images)
-        if self.each_image or self.prompts < self.next_line:
-            return
-        import time
-
-        self.next_line += self.step
-        elapsed = time.monotonic() - self.started
-        self.log.info(
-            "Progress: %d of %d prompt(s) stored (%d%%), %d image(s), %d bytes, in %.1f s (%.1f prompts/s); "
-            "latest %s",
-            self.prompts,
-            self.total,
-            100 * self.prompts // self.total,
-            self.images,
-            self.bytes,
-            elapsed,
-            self.prompts / elapsed if elapsed > 0 else 0.0,
-            images[-1].uri if images else "-",
-        )
-
-
-class _Generated(NamedTuple):
-    """One prompt's response and its checked images, between generation and storage."""
-
-    response: ImageGenerationResponse
-    images: list[tuple[bytes, ImageFormat, str | None]]
-    seconds: float
-
-
-def _decode_base64(text: str) -> bytes:
-    """``base64.b64decode(text, validate=True)``, without first copying ``text`` to bytes.
-
-    ``b64decode`` encodes a str to ASCII bytes before decoding: for a 16 MiB image that is a
-    22 MiB copy at the moment memory peaks. ``binascii`` reads an ASCII str in place.
-
-    :raises binascii.Error: on characters outside the base64 alphabet or bad padding.
-    :raises ValueError: on non-ASCII characters.
-    """
-    import binascii
-    import sys
-
-    if sys.version_info >= (3, 11):
-        return binascii.a2b_base64(text, strict_mode=True)  # what b64decode(validate=True) runs
-    import re
-
-    # Python 3.10's b64decode(validate=True): this check, then a lenient decode.
-    if not re.fullmatch(r"[A-Za-z0-9+/]*={0,2}", text):
-        raise binascii.Error("Non-base64 digit found")
-    return binascii.a2b_base64(text)
-
-
 def _check_max_active_requests(value: Any) -> None:
     from airflow_provider_azerion.exceptions import AzerionValidationError
 
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise AzerionValidationError(f"max_active_requests must be an int >= 1, got {value!r}")
-
-
-def _shorten(text: str, limit: int = 60) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
-def _for_prompt(err: BaseException, index: int, prompt: str) -> BaseException:
-    """``err`` with a message naming the prompt it belongs to, its type kept when it is ours.
-
-    Keeping the type matters: ``AirflowFailException`` subclasses must still fail the task
-    without retries, and retryable ones must still retry.
-    """
-    from airflow.sdk.exceptions import AirflowException
-
-    from airflow_provider_azerion.exceptions import AzerionError
-
-    where = f"prompt {index} ({_shorten(prompt)!r})"
-    if isinstance(err, AzerionError):
-        err.args = (f"{where}: {err}",)
-        return err
-    wrapped = AirflowException(f"{where}: {type(err).__name__}: {err}")
-    wrapped.__cause__ = err
-    return wrapped

@@ -71,8 +71,24 @@ def test_each_image_has_a_file_a_sidecar_and_an_xcom_entry_that_agree(run_dag, e
         "media_type",
         "bytes",
         "sha256",
+        "width",
+        "height",
         "created",
     }
+
+
+def test_sidecar_and_xcom_record_the_pixel_size_of_the_image(run_dag, emulator, output_dir):
+    from PIL import Image
+
+    result = run_dag(DAG_FILE, "azerion_images", conf=run_conf(output_dir, ["a red fox"]))
+
+    folder = task_folder(output_dir, "azerion_images", result.run_id)
+    with Image.open(folder / "0000-0.jpg") as image:
+        size = image.size
+    assert size == (64, 64)  # the DAG asks for 64x64
+    assert (sidecar(folder, 0)["width"], sidecar(folder, 0)["height"]) == size
+    entry = result.xcom("generate")["images"][0]
+    assert (entry["width"], entry["height"]) == size
 
 
 def test_sidecar_records_request_usage_and_task_instance(run_dag, emulator, output_dir):

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import threading
 import time
 
 import pytest
 
+from airflow_provider_azerion.batch import PromptBatch
 from airflow_provider_azerion.exceptions import AzerionCancelledError
+from airflow_provider_azerion.folder import OutputFolder, TaskIdentity
+from airflow_provider_azerion.hooks.azerion import AzerionHook
+from airflow_provider_azerion.models import GenerationPlan, ImageGenerationRequest
 from airflow_provider_azerion.operators.image_generation import ImageGenerationOperator
 from tests.operators.helpers import DAG_FILE, execute, leftovers, run_conf, sidecar, task_folder
 
@@ -95,3 +101,64 @@ def test_on_kill_before_or_after_execute_is_harmless(emulator, output_dir):
     execute(operator)
     operator.on_kill()
     assert emulator.generation_count == 1
+
+
+class _KillWhileStoringTheLast(PromptBatch):
+    """A batch whose ``on_kill`` arrives while the last prompt is being stored."""
+
+    def _store(self, index, generated):
+        super()._store(index, generated)
+        if len(self.stored) == len(self.todo):  # the last prompt to be stored, whichever it is
+            self.cancel()
+
+
+@pytest.mark.parametrize("concurrency", [1, 2])
+def test_a_kill_while_the_last_prompt_is_stored_keeps_the_complete_run(emulator, output_dir, concurrency):
+    from airflow.sdk import ObjectStoragePath
+
+    prompts = [f"last prompt {i}" for i in range(3)]
+    request = ImageGenerationRequest.of("stable-image-core-1.1", size="64x64")
+    folder = OutputFolder(ObjectStoragePath(output_dir.as_uri()), TaskIdentity("d", "r", "generate"))
+    folder.open()
+    batch = _KillWhileStoringTheLast(
+        AzerionHook(),
+        GenerationPlan.of(prompts, request),
+        folder,
+        {},
+        max_active_requests=concurrency,
+        log=logging.getLogger(__name__),
+    )
+
+    batch.run()  # nothing failed and nothing was left to start: no error (was an IndexError)
+
+    assert sorted(batch.stored) == [0, 1, 2]
+    assert emulator.generation_count == 3
+
+
+def test_a_write_failing_while_a_timeout_stops_the_task_neither_hides_the_timeout_nor_is_listed(
+    emulator, output_dir
+):
+    from airflow.sdk.exceptions import AirflowTaskTimeout
+    from airflow.sdk.execution_time.timeout import TimeoutPosix
+
+    emulator.faults.script(["ok", "ok", "slow:60"])  # prompt 2 hangs until the timeout
+    folder = task_folder(output_dir, "direct", "manual__2024-05-01T06:30:00+00:00")
+    (folder / "0001-0.jpg").mkdir(parents=True)  # prompt 1's image cannot be renamed into place
+    operator = ImageGenerationOperator(
+        task_id="generate",
+        prompt=["timeout write 0", "timeout write 1", "timeout write 2"],
+        output_path=output_dir.as_uri() + "/",
+        extra_params={"size": "64x64"},
+        max_active_requests=1,
+    )
+
+    with pytest.raises(AirflowTaskTimeout), TimeoutPosix(3, "test timeout"):
+        execute(operator)
+
+    manifest = [json.loads(line) for line in (folder / "manifest.jsonl").read_text().splitlines()]
+    assert [entry["prompt_index"] for entry in manifest] == [0]  # prompt 1 was lost, prompt 2 never came
+    assert leftovers(output_dir) == []
+    deadline = time.monotonic() + 5
+    while any(t.name == "azerion-commit" for t in threading.enumerate()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(t.name == "azerion-commit" for t in threading.enumerate()), "the committer was closed"

@@ -14,13 +14,12 @@ from pathlib import Path
 import pytest
 from airflow.sdk import ObjectStoragePath
 
+from airflow_provider_azerion.folder import OutputFolder, TaskIdentity
 from airflow_provider_azerion.outputs import (
     ASSET_EXTRA_LIMIT,
     CHUNK_IMAGES,
     XCOM_LIMIT,
-    OutputFolder,
     StoredImage,
-    TaskIdentity,
     images_of,
     read_manifest,
 )
@@ -54,7 +53,8 @@ def images(
             "sha256": f"{position:064x}",
             "created": "2024-05-01T06:30:00+00:00",
         }
-        result.append(folder._stored(name, f"{prompt_index:04d}-{image_index}.json", metadata))
+        uris = f"{folder.uri}/{name}", f"{folder.uri}/{prompt_index:04d}-{image_index}.json"
+        result.append(StoredImage(*uris, metadata))
     return result
 
 
