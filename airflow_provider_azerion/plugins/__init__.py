@@ -1,14 +1,16 @@
 """The Airflow UI plugin of the provider: an **Images** tab on task instances and DAG runs.
 
 :mod:`.images` is what Airflow imports (in every process that loads plugins); it stays small.
-Everything else runs on the API server only, built when Airflow first asks for the plugin's
-FastAPI app:
+Everything else runs on the API server only, imported when Airflow first asks for the plugin's
+FastAPI app, and makes nothing (no thread, no folder) before the first request needs it:
 
-- :mod:`.app`: routes, authentication and authorization (Airflow's own auth manager);
-- :mod:`.locate`: which task instances are Azerion tasks, and where their folders are;
-- :mod:`.gallery`: what a folder holds (listing, ``manifest.jsonl``, sidecars), and
-  :mod:`.dimensions`: pixel sizes from the images' first bytes (no Pillow);
-- :mod:`.pages` and :mod:`.assets`: the server-rendered HTML, its style and its one script;
+- :mod:`.routes`: the FastAPI app, its routes, who may use them (Airflow's own auth manager), and
+  what their URLs name;
+- :mod:`.views`: what a page shows (task instances, their folders' images, a run's);
+- :mod:`.pages` and ``templates/*.html``: the HTML, rendered by Jinja2 with autoescaping;
+- :mod:`.locate`: where a task instance's folder is; :mod:`.task_facts`: which tasks are Azerion
+  tasks;
+- :mod:`.gallery`: what a folder holds (listing, ``manifest.jsonl``, sidecars, pixel sizes);
 - :mod:`.thumbnails`: thumbnails made with Pillow, and :mod:`.thumbnail_store`: where they are
   kept (memory, disk) and made ahead of the browser's requests.
 """

@@ -7,38 +7,34 @@ has a ``manifest.jsonl`` (one sidecar object per line, written at the end of a s
 its lines stand in for the sidecars of images whose size still matches, which saves one read per
 image on object stores; images written after it (a later try) are read from their sidecars.
 
-Only names matching the operator's pattern count: hidden temporary files (``.*.partial``) and
-anything else in the folder are ignored, and a name is never taken from a sidecar's contents
-unless the listing has it too.
+Only names matching the operator's pattern count (:mod:`airflow_provider_azerion.layout`):
+hidden temporary files (``.*.partial``) and anything else in the folder are ignored, and a name
+is never taken from a sidecar's contents unless the listing has it too. Sidecars and manifest
+lines are parsed by the provider's own readers (:mod:`~airflow_provider_azerion.sidecar`,
+:mod:`~airflow_provider_azerion.manifest`).
 """
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
 
-from airflow_provider_azerion.plugins.dimensions import HEAD_BYTES, SHORT_HEAD_BYTES, image_dimensions
+from airflow_provider_azerion import sidecar as sidecars
+from airflow_provider_azerion.image_formats import HEAD_BYTES, SHORT_HEAD_BYTES, image_dimensions
+from airflow_provider_azerion.layout import MANIFEST_NAME, child_uri, is_image_name, order_key, sidecar_of
+from airflow_provider_azerion.manifest import ManifestLine, parse_lines
+from airflow_provider_azerion.redact import public_uri, scrub
 from airflow_provider_azerion.storage import LOCAL_PROTOCOLS
 
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
 
-#: An image the operator stores: prompt index (4 digits or more), image index, extension.
-IMAGE_NAME = re.compile(r"(?P<prompt>\d{4,9})-(?P<image>\d{1,4})\.(?P<ext>png|jpg|jpeg|webp|gif)")
-#: The JSON sidecar of an image.
-SIDECAR_NAME = re.compile(r"(?P<prompt>\d{4,9})-(?P<image>\d{1,4})\.json")
-MANIFEST_NAME = "manifest.jsonl"
 #: Manifests larger than this are ignored (the sidecars are read instead).
 MAX_MANIFEST_BYTES = 32 * 1024 * 1024
-#: Sidecars larger than this are not read.
-MAX_SIDECAR_BYTES = 1024 * 1024
 #: Files of one folder read at once from a remote store.
 READ_CONCURRENCY = 8
 
@@ -90,27 +86,6 @@ class FolderContents:
         return len(self.image_names)
 
 
-def public_uri(uri: str) -> str:
-    """``uri`` without user info, query string or fragment: what a page may show.
-
-    Object stores' URIs carry none of these, but an ``output_path`` could (a connection id as
-    user name, a signed URL): a page must never show them.
-    """
-    parts = urlsplit(uri)
-    netloc = parts.netloc.rsplit("@", 1)[-1]
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-
-
-def is_image_name(name: str) -> bool:
-    """Whether ``name`` is an image file name the operator writes (and nothing else)."""
-    return IMAGE_NAME.fullmatch(name) is not None
-
-
-def is_sidecar_name(name: str) -> bool:
-    """Whether ``name`` is a sidecar file name the operator writes (and nothing else)."""
-    return SIDECAR_NAME.fullmatch(name) is not None
-
-
 def read_folder(
     folder: ObjectStoragePath,
     *,
@@ -124,7 +99,7 @@ def read_folder(
     :param offset: index of the first image to describe, in prompt then image order.
     :param limit: how many images to describe; ``None`` for all. Only these are read.
     :param dimensions: where pixel sizes are remembered between pages; read from the images'
-        first bytes when not known.
+        first bytes when neither their sidecar nor this knows them.
     :return: the contents; ``error`` says why the folder could not be read, if it could not.
     """
     from airflow_provider_azerion.storage import list_files, storage_uri
@@ -135,7 +110,7 @@ def read_folder(
     except Exception as err:
         contents.error = _describe(err)
         return contents
-    names = sorted((name for name in listing if is_image_name(name)), key=_indexes)
+    names = sorted((name for name in listing if is_image_name(name)), key=order_key)
     if folder.protocol in LOCAL_PROTOCOLS:  # the operator writes no links; one could point anywhere
         names = [name for name in names if not os.path.islink((folder / name).path)]
     contents.image_names = names
@@ -147,29 +122,18 @@ def read_folder(
     except Exception as err:
         contents.error = _describe(err)
         return contents
-    images = []
-    for name in chosen:
-        sidecar = _sidecar_of(name)
-        images.append(
-            StoredImage(
-                name=name,
-                bytes=listing[name],
-                metadata=metadata.get(name, {}),
-                sidecar=sidecar if sidecar in listing else None,
-                uri=public_uri(storage_uri(folder / name)),
-            )
+    images = [
+        StoredImage(
+            name=name,
+            bytes=listing[name],
+            metadata=metadata.get(name, {}),
+            sidecar=sidecar_of(name) if sidecar_of(name) in listing else None,
+            uri=child_uri(contents.uri, name),
         )
+        for name in chosen
+    ]
     contents.images = _with_dimensions(folder, images, dimensions or DimensionCache())
     return contents
-
-
-def _indexes(name: str) -> tuple[int, int]:
-    match = IMAGE_NAME.fullmatch(name) or SIDECAR_NAME.fullmatch(name)
-    return (int(match["prompt"]), int(match["image"])) if match else (-1, -1)
-
-
-def _sidecar_of(image_name: str) -> str:
-    return image_name.rsplit(".", 1)[0] + ".json"
 
 
 def _metadata(folder: ObjectStoragePath, listing: Mapping[str, int], names: list[str]) -> dict[str, dict]:
@@ -177,23 +141,34 @@ def _metadata(folder: ObjectStoragePath, listing: Mapping[str, int], names: list
     found: dict[str, dict] = {}
     if 0 < listing.get(MANIFEST_NAME, 0) <= MAX_MANIFEST_BYTES:
         wanted = set(names)
-        for entry in _manifest_entries(folder):
-            name = entry.get("image") or str(entry.get("uri") or "").rsplit("/", 1)[-1]
+        for line in _manifest_lines(folder):
+            entry = line.metadata  # None for a torn line
             # A line describes the file only if the file still has the size it records: a later
             # try may have replaced the image (and its sidecar) since the manifest was written.
-            if name in wanted and listing.get(name) == entry.get("bytes"):
-                found[name] = entry
+            if (
+                entry is not None
+                and entry["image"] in wanted
+                and listing.get(entry["image"]) == entry.get("bytes")
+            ):
+                found[entry["image"]] = entry
     to_read = [
         name
         for name in names
-        if name not in found and 0 < listing.get(_sidecar_of(name), 0) <= MAX_SIDECAR_BYTES
+        if name not in found and 0 < listing.get(sidecar_of(name), 0) <= sidecars.MAX_SIDECAR_BYTES
     ]
-    contents = read_many(folder, [(_sidecar_of(name), None) for name in to_read])
+    contents = read_many(folder, [(sidecar_of(name), None) for name in to_read])
     for name, content in zip(to_read, contents, strict=True):
-        metadata = _json_object(content)
+        metadata = None if isinstance(content, BaseException) else sidecars.parse(content)
         if metadata is not None:  # else unreadable, torn or not a sidecar: shown without it
             found[name] = metadata
     return found
+
+
+def _manifest_lines(folder: ObjectStoragePath) -> list[ManifestLine]:
+    try:
+        return parse_lines(folder.fs.cat_file((folder / MANIFEST_NAME).path))
+    except OSError:
+        return []
 
 
 def read_many(folder: ObjectStoragePath, files: list[tuple[str, int | None]]) -> list[bytes | Exception]:
@@ -217,29 +192,6 @@ def read_many(folder: ObjectStoragePath, files: list[tuple[str, int | None]]) ->
         return [read(name, end) for name, end in files]
     with ThreadPoolExecutor(max_workers=min(READ_CONCURRENCY, len(files))) as pool:
         return list(pool.map(lambda item: read(*item), files))
-
-
-def _manifest_entries(folder: ObjectStoragePath) -> Iterable[dict]:
-    try:
-        text = folder.fs.cat_file((folder / MANIFEST_NAME).path).decode("utf-8")
-    except (OSError, UnicodeDecodeError):
-        return []
-    entries = []
-    for line in text.splitlines():
-        entry = _json_object(line)
-        if entry is not None:
-            entries.append(entry)
-    return entries
-
-
-def _json_object(content: Any) -> dict | None:
-    if isinstance(content, BaseException):
-        return None
-    try:
-        value = json.loads(content)
-    except (TypeError, ValueError):
-        return None
-    return value if isinstance(value, dict) else None
 
 
 def _with_dimensions(
@@ -287,8 +239,8 @@ def _dimension_key(image: StoredImage) -> tuple[str, int, str | None]:
 
 
 def _describe(err: BaseException) -> str:
-    """An error as a person reads it, with any secret Airflow knows of masked."""
-    text = f"{type(err).__name__}: {err}"
+    """An error as a person reads it: URLs' query strings elided, any secret Airflow knows masked."""
+    text = scrub(f"{type(err).__name__}: {err}")
     try:
         from airflow._shared.secrets_masker import redact
     except ImportError:  # pragma: no cover - layout of a future Airflow

@@ -3,7 +3,7 @@
 Airflow loads plugins in every process (scheduler, DAG processor, triggerer, workers, API
 server), so this module imports nothing but Airflow's plugin base class. The two attributes only
 the API server reads are built when first read: ``fastapi_apps`` (the FastAPI app, in
-:mod:`airflow_provider_azerion.plugins.app`) and ``external_views`` (the tabs, whose links need
+:mod:`airflow_provider_azerion.plugins.routes`) and ``external_views`` (the tabs, whose links need
 the API server's base path from ``[api] base_url``).
 
 Airflow finds the plugin through the ``airflow.plugins`` entry point of the package (and, with
@@ -70,7 +70,7 @@ def external_views() -> list[dict[str, Any]]:
 
 def fastapi_apps() -> list[dict[str, Any]]:
     """The app serving the tabs' pages, images, thumbnails and sidecars."""
-    from airflow_provider_azerion.plugins.app import create_app
+    from airflow_provider_azerion.plugins.routes import create_app
 
     return [{"app": create_app(), "url_prefix": URL_PREFIX, "name": "Azerion images"}]
 

@@ -1,12 +1,10 @@
 """From a task instance in Airflow's metadata DB to its output folder.
 
-Which tasks are Azerion tasks comes from the serialized DAG of the version the task instance ran
-(its class and module, as the DAG processor recorded them). The folder follows from the task
-instance's *rendered* ``output_path`` and ``output_conn_id`` (Airflow's rendered task instance
-fields, stored when a try starts) and the layout the operator writes
-(:class:`~airflow_provider_azerion.outputs.OutputFolder`). A task instance that never rendered
-has no folder yet, unless its DAG gives ``output_path`` without any template, in which case the
-folder is known all the same.
+The folder follows from the task instance's *rendered* ``output_path`` and ``output_conn_id``
+(Airflow's rendered task instance fields, stored when a try starts) and the folder layout the
+operator writes (:func:`airflow_provider_azerion.layout.task_segments`). A task instance that
+never rendered has no folder yet, unless its DAG gives ``output_path`` without any template, in
+which case the folder is known all the same. Which tasks are Azerion tasks: :mod:`.task_facts`.
 
 Everything here runs on the API server, inside a request, with the request's DB session.
 """
@@ -14,10 +12,12 @@ Everything here runs on the API server, inside a request, with the request's DB 
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from airflow_provider_azerion.plugins.task_facts import TASK_FACTS, TaskFacts
 
 if TYPE_CHECKING:
     from airflow.models.dagrun import DagRun
@@ -25,29 +25,16 @@ if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
     from sqlalchemy.orm import Session
 
-#: The operator the Images tab shows, as serialized DAGs name it.
-AZERION_TASK_TYPE = "ImageGenerationOperator"
-AZERION_TASK_MODULE = "airflow_provider_azerion.operators.image_generation"
 _TEMPLATE_MARKERS = ("{{", "{%", "{#")
+#: How long the file routes remember a task instance's folder, and how many they remember.
+FOLDER_TTL = 10.0
+MAX_REMEMBERED_FOLDERS = 1024
+_folders: dict[tuple[str, str, str, int], tuple[float, ObjectStoragePath]] = {}
+_folders_lock = threading.Lock()
 
 
-@dataclass(frozen=True)
-class TaskFacts:
-    """What the serialized DAG says about one task.
-
-    :param task_type: the operator's class name.
-    :param operator_name: what the UI calls it (``@task`` for a decorated task).
-    :param is_azerion: whether it is an ``ImageGenerationOperator``.
-    :param output_path: the DAG's own ``output_path`` (before rendering); ``None`` when the task
-        is mapped over it.
-    :param output_conn_id: likewise for ``output_conn_id``.
-    """
-
-    task_type: str | None
-    operator_name: str | None
-    is_azerion: bool
-    output_path: Any = None
-    output_conn_id: Any = None
+class NotFound(LookupError):
+    """What a request names is not there (the routes answer 404 with this message)."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +59,23 @@ def get_dag_run(session: Session, dag_id: str, run_id: str) -> DagRun | None:
     from sqlalchemy import select
 
     return session.scalar(select(DagRun).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id))
+
+
+def get_task_instance(
+    session: Session, dag_id: str, run_id: str, task_id: str, map_index: int
+) -> TaskInstance | None:
+    """One task instance, or ``None``."""
+    from airflow.models.taskinstance import TaskInstance
+    from sqlalchemy import select
+
+    return session.scalar(
+        select(TaskInstance).where(
+            TaskInstance.dag_id == dag_id,
+            TaskInstance.run_id == run_id,
+            TaskInstance.task_id == task_id,
+            TaskInstance.map_index == map_index,
+        )
+    )
 
 
 def get_task_instances(
@@ -102,85 +106,6 @@ def get_rendered_fields(
     return {(row[0], row[1]): row[2] or {} for row in session.execute(query)}
 
 
-class TaskFactsCache:
-    """Facts about the tasks of DAG versions, read once per version (thread-safe, LRU).
-
-    Deserializing a DAG is costly and a version never changes, so only the few facts the tab
-    needs are kept, not the DAG.
-
-    :param max_versions: how many DAG versions to remember.
-    """
-
-    def __init__(self, max_versions: int = 256) -> None:
-        self.max_versions = max_versions
-        self._versions: OrderedDict[Any, dict[str, TaskFacts]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def for_task_instance(
-        self, session: Session, ti: TaskInstance, dag_run: DagRun | None
-    ) -> TaskFacts | None:
-        """Facts about the task of ``ti``, from the DAG version it ran (else its run's, else the latest)."""
-        version_id = ti.dag_version_id or (dag_run.created_dag_version_id if dag_run else None)
-        tasks = self._tasks(session, ti.dag_id, version_id)
-        return tasks.get(ti.task_id)
-
-    def _tasks(self, session: Session, dag_id: str, version_id: Any) -> dict[str, TaskFacts]:
-        if version_id is None:
-            return _read_task_facts(session, dag_id, None)  # "the latest" changes: never cached
-        # A DAG version is rewritten in place while no task ran it yet: its hash tells.
-        key = (version_id, _dag_hash(session, version_id))
-        with self._lock:
-            tasks = self._versions.get(key)
-            if tasks is not None:
-                self._versions.move_to_end(key)
-                return tasks
-        tasks = _read_task_facts(session, dag_id, version_id)
-        with self._lock:
-            self._versions[key] = tasks
-            while len(self._versions) > self.max_versions:
-                self._versions.popitem(last=False)
-        return tasks
-
-
-def _dag_hash(session: Session, version_id: Any) -> str | None:
-    from airflow.models.serialized_dag import SerializedDagModel
-    from sqlalchemy import select
-
-    return session.scalar(
-        select(SerializedDagModel.dag_hash).where(SerializedDagModel.dag_version_id == version_id)
-    )
-
-
-def _read_task_facts(session: Session, dag_id: str, version_id: Any) -> dict[str, TaskFacts]:
-    from airflow.models.dag_version import DagVersion
-    from airflow.models.serialized_dag import SerializedDagModel
-
-    serialized = None
-    if version_id is not None:
-        version = session.get(DagVersion, version_id)
-        serialized = version.serialized_dag if version else None
-    if serialized is None:
-        serialized = SerializedDagModel.get(dag_id, session=session)
-    if serialized is None:
-        return {}
-    serialized.load_op_links = False  # links need plugins and hooks; the tab needs neither
-    return {task.task_id: _facts(task) for task in serialized.dag.tasks}
-
-
-def _facts(task: Any) -> TaskFacts:
-    task_type = getattr(task, "task_type", None)
-    name = getattr(task, "operator_name", None) or task_type
-    is_azerion = task_type == AZERION_TASK_TYPE and getattr(task, "_task_module", None) == AZERION_TASK_MODULE
-    if not is_azerion:
-        return TaskFacts(task_type, name, False)
-    partial_kwargs = getattr(task, "partial_kwargs", None)
-    if isinstance(partial_kwargs, Mapping):  # a mapped task: unmapped arguments are partial ones
-        path, conn_id = partial_kwargs.get("output_path"), partial_kwargs.get("output_conn_id")
-    else:
-        path, conn_id = getattr(task, "output_path", None), getattr(task, "output_conn_id", None)
-    return TaskFacts(task_type, name, True, path, conn_id)
-
-
 def locate(ti: TaskInstance, facts: TaskFacts, rendered: Mapping[str, Any] | None) -> Location:
     """The folder of an Azerion task instance, from its rendered arguments.
 
@@ -189,8 +114,8 @@ def locate(ti: TaskInstance, facts: TaskFacts, rendered: Mapping[str, Any] | Non
     :param rendered: its rendered template fields; ``None`` when Airflow has none.
     """
     from airflow_provider_azerion.exceptions import AzerionError
-    from airflow_provider_azerion.outputs import OutputFolder, TaskIdentity
-    from airflow_provider_azerion.plugins.gallery import public_uri
+    from airflow_provider_azerion.layout import task_segments
+    from airflow_provider_azerion.redact import public_uri
     from airflow_provider_azerion.storage import resolve_output_root
 
     note = None
@@ -223,8 +148,42 @@ def locate(ti: TaskInstance, facts: TaskFacts, rendered: Mapping[str, Any] | Non
             reason="unusable-location",
             problem=f"The task's output_path is not a usable location: {message}",
         )
-    identity = TaskIdentity(ti.dag_id, ti.run_id, ti.task_id, -1 if ti.map_index is None else ti.map_index)
-    return Location(OutputFolder(root, identity).path, note=note)
+    return Location(root.joinpath(*task_segments(ti.dag_id, ti.run_id, ti.task_id, ti.map_index)), note=note)
+
+
+def task_folder(
+    session: Session, dag_id: str, run_id: str, task_id: str, map_index: int
+) -> ObjectStoragePath:
+    """An Azerion task instance's folder, for the file routes; remembered for a few seconds.
+
+    A page's hundred thumbnail requests would otherwise look it up a hundred times (three
+    queries each). Access is checked on every request before this; only the location is kept.
+    (Not ``functools.lru_cache``: entries expire, and the DB session is no part of the key.)
+
+    :raises NotFound: when there is no such task instance, it is not an Azerion task, or its
+        folder is not known.
+    """
+    key = (dag_id, run_id, task_id, map_index)
+    now = time.monotonic()
+    with _folders_lock:
+        cached = _folders.get(key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+    ti = get_task_instance(session, dag_id, run_id, task_id, map_index)
+    if ti is None:
+        raise NotFound(f"No task instance {task_id} (map index {map_index}) in run {run_id} of {dag_id}.")
+    facts = TASK_FACTS.for_task_instance(session, ti, None)
+    if facts is None or not facts.is_azerion:
+        raise NotFound(f"{task_id} is not an ImageGenerationOperator task.")
+    rendered = get_rendered_fields(session, dag_id, run_id, task_id).get((task_id, map_index))
+    location = locate(ti, facts, rendered)
+    if location.folder is None:
+        raise NotFound(location.problem or "The task instance's folder is not known.")
+    with _folders_lock:
+        if len(_folders) >= MAX_REMEMBERED_FOLDERS:
+            _folders.clear()
+        _folders[key] = (now + FOLDER_TTL, location.folder)
+    return location.folder
 
 
 def _is_plain(value: Any) -> bool:

@@ -13,12 +13,14 @@ kept at three levels:
 
 The disk cache lives in ``[azerion] thumbnail_cache_dir`` (default: ``azerion-thumbnails-<uid>``
 in the system's temporary folder, readable by its owner only). When it cannot be used, thumbnails
-are kept in memory only.
+are kept in memory only. Nothing is made at import: the folder appears with the first thumbnail,
+and the threads making thumbnails ahead of the browser with the first page.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -189,7 +191,7 @@ class DiskCache:
             "source_size": thumbnail.source_size,
         }
         path.parent.mkdir(exist_ok=True)
-        temp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.partial")
+        temp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         temp.write_bytes(_DISK_MAGIC + json.dumps(meta).encode() + b"\n" + thumbnail.content)
         os.replace(temp, path)
         with self._lock:
@@ -226,7 +228,12 @@ def default_disk_folder() -> Path:
     return Path(tempfile.gettempdir()) / f"azerion-thumbnails-{os.getuid()}"
 
 
-def _open_disk_cache() -> DiskCache | None:
+@functools.cache
+def disk_cache() -> DiskCache | None:
+    """The API server's thumbnails on disk, opened (its folder made) on the first thumbnail.
+
+    ``None`` when the folder cannot be used: thumbnails are then kept in memory only.
+    """
     folder = default_disk_folder()
     try:
         return DiskCache(folder)
@@ -235,10 +242,14 @@ def _open_disk_cache() -> DiskCache | None:
         return None
 
 
-#: This API server worker's thumbnails in memory, and the server's on disk.
+@functools.cache
+def _preparer() -> ThreadPoolExecutor:
+    """The threads making thumbnails ahead of the browser, started by the first page that asks."""
+    return ThreadPoolExecutor(max_workers=PREPARE_THREADS, thread_name_prefix="azerion-thumbnails")
+
+
+#: This API server worker's thumbnails in memory.
 MEMORY = MemoryCache()
-DISK = _open_disk_cache()
-_preparer = ThreadPoolExecutor(max_workers=PREPARE_THREADS, thread_name_prefix="azerion-thumbnails")
 _queued = 0
 _queued_lock = threading.Lock()
 
@@ -260,7 +271,7 @@ def thumbnail_of(path: ObjectStoragePath) -> Thumbnail:
     key = (storage_uri(path), info.get("size"), str(version))
 
     def make() -> Thumbnail:
-        disk = DISK
+        disk = disk_cache()
         if disk is None:
             return _make_from(path)
         try:
@@ -288,7 +299,7 @@ def prepare(folder: ObjectStoragePath, names: list[str]) -> None:
             return
         _queued += len(names)
     for name in names:
-        _preparer.submit(_prepare_one, folder / name)
+        _preparer().submit(_prepare_one, folder / name)
 
 
 def _prepare_one(path: ObjectStoragePath) -> None:

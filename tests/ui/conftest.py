@@ -55,7 +55,7 @@ def ui_conf(output_dir: Path, prompts: list[str], **params: Any) -> dict[str, An
 
 def task_folder(output_dir: Path, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> Path:
     """The folder the operator writes a task instance's files into (computed by the package)."""
-    from airflow_provider_azerion.outputs import OutputFolder, TaskIdentity
+    from airflow_provider_azerion.folder import OutputFolder, TaskIdentity
     from airflow_provider_azerion.storage import resolve_output_root
 
     root = resolve_output_root(output_dir.as_uri() + "/")

@@ -168,9 +168,9 @@ def test_an_empty_folder_says_nothing_is_stored_yet(api, run_dag, output_dir, em
 
 
 def test_long_folders_are_shown_a_page_at_a_time(api, shared_run, monkeypatch):
-    from airflow_provider_azerion.plugins import app
+    from airflow_provider_azerion.plugins import views
 
-    monkeypatch.setattr(app, "PAGE_SIZE", 2)
+    monkeypatch.setattr(views, "PAGE_SIZE", 2)
 
     first = api.get(ti_url(shared_run.result))
     second = api.get(ti_url(shared_run.result) + "?page=2")
@@ -218,9 +218,9 @@ def test_the_run_tab_groups_azerion_tasks_by_task_and_map_index_with_counts(api,
 
 
 def test_the_run_tab_previews_large_task_instances_and_links_to_them(api, shared_run, monkeypatch):
-    from airflow_provider_azerion.plugins import pages
+    from airflow_provider_azerion.plugins import views
 
-    monkeypatch.setattr(pages, "RUN_PREVIEW", 2)
+    monkeypatch.setattr(views, "RUN_PREVIEW", 2)
 
     page = parse_page(api.get(run_url(shared_run.result)).text)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from importlib.metadata import entry_points
@@ -57,3 +58,22 @@ def test_loading_the_plugin_imports_neither_fastapi_nor_pillow():
     )
 
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_importing_the_plugin_modules_starts_no_thread_and_makes_no_folder(tmp_path):
+    cache_dir = tmp_path / "thumbnails"
+    code = (
+        "import importlib, pkgutil, threading\n"
+        "import airflow_provider_azerion.plugins as package\n"
+        "before = {t.ident for t in threading.enumerate()}\n"
+        "for module in pkgutil.iter_modules(package.__path__):\n"
+        "    importlib.import_module(f'{package.__name__}.{module.name}')\n"
+        "print(sorted(t.name for t in threading.enumerate() if t.ident not in before))\n"
+    )
+    env = {**os.environ, "AIRFLOW__AZERION__THUMBNAIL_CACHE_DIR": str(cache_dir)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True, env=env
+    )
+
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+    assert not cache_dir.exists()

@@ -9,11 +9,11 @@ text, no secrets in pages, small cached lazy thumbnails, pages that need no scri
 
 from __future__ import annotations
 
-import html
 import io
 import json
 import shutil
 
+import markupsafe
 import pytest
 
 from tests.ui.conftest import (
@@ -92,7 +92,7 @@ def test_a_token_signed_with_another_secret_is_refused(api, shared_run):
 def test_no_route_takes_a_uri_a_path_or_a_connection_id():
     from fastapi.routing import APIRoute
 
-    from airflow_provider_azerion.plugins.app import create_app
+    from airflow_provider_azerion.plugins.routes import create_app
 
     app = create_app()
     names = set()
@@ -262,12 +262,74 @@ def test_prompts_are_html_escaped(api, shared_run, route):
     page = parse_page(response.text)
 
     assert HOSTILE_PROMPT in page.text  # shown as text...
-    assert html.escape(HOSTILE_PROMPT, quote=True) in response.text
+    assert str(markupsafe.escape(HOSTILE_PROMPT)) in response.text
     assert HOSTILE_PROMPT not in response.text  # ...never as markup
     assert page.handlers == []
     assert len(page.scripts) == 1  # the page's own, allowed by its nonce only
     nonce = page.scripts[0]["nonce"]
     assert f"script-src 'nonce-{nonce}'" in response.headers["content-security-policy"]
+
+
+def test_every_field_of_a_hostile_sidecar_is_escaped(api, run_dag, output_dir, emulator):
+    result = run_dag(DAG_FILE, "azerion_ui_one_task", conf=ui_conf(output_dir, ["a fox"]))
+    folder = task_folder(output_dir, result.dag.dag_id, result.run_id, "generate")
+    fields = ("prompt", "revised_prompt", "model", "style", "media_type", "created", "try_number", "sha256")
+    hostile = {name: f"<script>alert('{name}')</script>' onmouseover='alert(1)" for name in fields}
+    (folder / "manifest.jsonl").unlink()  # else its line stands in for the sidecar
+    (folder / "0000-0.json").write_text(json.dumps(hostile))
+
+    response = api.get(ti_url(result))
+    page = parse_page(response.text)
+
+    assert response.status_code == 200
+    assert page.handlers == []
+    assert len(page.scripts) == 1
+    assert page.imgs[0]["alt"] == hostile["prompt"]
+    for name, value in hostile.items():
+        shown = value[:12] if name == "sha256" else value  # a checksum shows its first 12 characters
+        assert shown in page.text, name
+        assert value not in response.text, name
+
+
+def test_ids_and_texts_with_quotes_and_markup_stay_text_in_attributes_and_elements():
+    from airflow_provider_azerion.plugins import pages, views
+    from airflow_provider_azerion.plugins.gallery import FolderContents, StoredImage
+
+    hostile = "x' onmouseover='alert(1)' \"><script>alert(2)</script>"
+    image = StoredImage("0000-0.png", 10, {"prompt": hostile}, "0000-0.json", f"file:///{hostile}/0000-0.png")
+    contents = FolderContents(uri=f"file:///{hostile}", image_names=[image.name], images=[image])
+    ti = views.TaskInstanceView(
+        task_id=hostile,
+        map_index=-1,
+        state=hostile,
+        try_number=1,
+        task_type=hostile,
+        is_azerion=True,
+        links=views.TaskInstanceLinks.of("/azerion", hostile, hostile, hostile, -1),
+        contents=contents,
+        note=hostile,
+    )
+    unknown = views.TaskInstanceView(
+        hostile, 0, None, 1, None, True, ti.links, problem=hostile, reason=hostile
+    )
+    run = views.RunView(dag_id=hostile, run_id=hostile, state=hostile, task_instances=[ti, unknown])
+    html_pages = [
+        pages.task_instance_page(hostile, hostile, ti, page=1, page_size=10, thumbnails=True, nonce="n"),
+        pages.run_page(run, thumbnails=True, nonce="n"),
+        pages.message_page(hostile, hostile, 404, nonce="n"),
+    ]
+
+    for html in html_pages:
+        page = parse_page(html)
+        assert page.handlers == []
+        assert len(page.scripts) <= 1
+        assert hostile in page.text
+        assert "<script>alert" not in html
+    run_page = parse_page(html_pages[1])
+    assert run_page.data_values("task-id") == [hostile]
+    assert run_page.data_values("state") == [hostile, hostile, "none"]
+    assert run_page.data_values("reason") == [hostile]
+    assert [img["alt"] for img in run_page.imgs] == [hostile]
 
 
 @pytest.mark.parametrize("route", ["page", "run page"])
@@ -282,7 +344,7 @@ def test_pages_show_no_key_connection_id_or_signed_query_string(api, shared_run,
 
 
 def test_shown_uris_lose_user_names_and_query_strings():
-    from airflow_provider_azerion.plugins.gallery import public_uri
+    from airflow_provider_azerion.redact import public_uri
 
     assert public_uri("s3://aws_conn@bucket/a/0000-0.png") == "s3://bucket/a/0000-0.png"
     assert public_uri("https://user:pw@host/x.png?X-Amz-Signature=abc#f") == "https://host/x.png"

@@ -11,7 +11,7 @@ import zlib
 import pytest
 from PIL import Image
 
-from airflow_provider_azerion.plugins.dimensions import image_dimensions
+from airflow_provider_azerion.image_formats import image_dimensions
 from airflow_provider_azerion.plugins.thumbnail_store import DiskCache
 from airflow_provider_azerion.plugins.thumbnail_store import MemoryCache as ThumbnailCache
 from airflow_provider_azerion.plugins.thumbnails import MAX_SIDE, Thumbnail, ThumbnailError, make_thumbnail
