@@ -40,6 +40,13 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_provider_azerion.operators.image_generation"],
             }
         ],
+        # @task.azerion_images; Airflow imports the factory only when a DAG file uses it.
+        "task-decorators": [
+            {
+                "class-name": "airflow_provider_azerion.decorators.azerion_images.azerion_images_task",
+                "name": "azerion_images",
+            }
+        ],
         # Read only with [core] lazy_discover_providers = False; the "airflow.plugins" entry point
         # in pyproject.toml is what loads the plugin under the default lazy discovery.
         "plugins": [
