@@ -13,7 +13,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-airflow-$(AIRFLOW_VERSION)
 PIP_QUIET := 2>&1 | { grep -v -e "is ignored: it is neither" -e "^$$" || true; }
 
-.PHONY: help install lint typecheck pytest test test-oldest demo bench clean chromium
+.PHONY: help install lint typecheck pytest test test-oldest demo bench bench-compare clean chromium
 
 help:
 	@echo "make demo         generate images with the example DAG (offline emulator unless AZERION_API_KEY is set)"
@@ -31,6 +31,7 @@ install: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/ruff check --preview --select AIR .
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -64,6 +65,10 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+# The benchmarks of BASE (default origin/main, else HEAD~1) and of the working tree, alternately in one run.
+bench-compare: $(STAMP)
+	$(BIN)/python -m benchmarks.compare $(if $(BASE),--base $(BASE))
 
 clean:
 	rm -rf .venv .venv-airflow-* .demo .bench .pytest_cache .mypy_cache .ruff_cache

@@ -4,7 +4,8 @@ What it shows:
 
 - a daily schedule in a real time zone (06:00 Europe/Amsterdam, daylight saving included) with
   ``catchup=False``, so enabling the DAG does not back-fill months of paid generations;
-- prompts templated with ``{{ ds }}``, so every run asks for that day's images;
+- prompts templated with ``{{ dag_run.run_after | ds }}``, so every run asks for that day's images,
+  manual runs too (a run triggered without a logical date has no ``{{ ds }}`` on Airflow 3);
 - the output folder read from the Airflow Variable ``azerion_output_base`` *when the task runs*
   (a template, not a parse-time ``Variable.get``), defaulting to ``file:///tmp/azerion-images``.
   Set it in the UI, with ``airflow variables set azerion_output_base s3://bucket/images``, or
@@ -45,11 +46,15 @@ OUTPUT_BASE = "{{ var.value.get('azerion_output_base', '" + DEFAULT_OUTPUT_BASE 
 #: that would load every provider's asset handlers (boto3 included) on each parse of this file.
 DAILY_CONTENT = Asset(name="azerion_daily_content", uri="x-azerion://daily-content/images")
 
+#: The run's day. Not ``{{ ds }}``: on Airflow 3 a run triggered without a logical date (the UI's
+#: Trigger button, by default) has no ``ds``, while every run has ``run_after``.
+DAY = "{{ dag_run.run_after | ds }}"
+
 PROMPTS = [
-    "Hero banner for a casual puzzle game, seasonal theme for {{ ds }}, bright colours, no text",
-    "Flat illustration of a city skyline at sunrise on {{ ds }}, soft pastel palette",
-    "Cosy reading corner with a steaming mug, autumn light, editorial photo for {{ ds }}",
-    "Abstract gradient background for a newsletter header dated {{ ds }}",
+    f"Hero banner for a casual puzzle game, seasonal theme for {DAY}, bright colours, no text",
+    f"Flat illustration of a city skyline at sunrise on {DAY}, soft pastel palette",
+    f"Cosy reading corner with a steaming mug, autumn light, editorial photo for {DAY}",
+    f"Abstract gradient background for a newsletter header dated {DAY}",
 ]
 
 

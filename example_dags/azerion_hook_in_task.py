@@ -5,7 +5,8 @@ What it shows:
 - the hook built from the ``azerion_default`` connection, used for a cheap call (``list_models``,
   billed nothing) and one generation, then closed;
 - the image bytes written with ``ObjectStoragePath`` to
-  ``{azerion_output_base}/azerion_hook_in_task/{ts_nodash}.{ext}``;
+  ``{azerion_output_base}/azerion_hook_in_task/{run_after}.{ext}`` (the run's ``run_after`` as
+  ``YYYYMMDDTHHMMSS``: every run has one, manual runs without a logical date too);
 - only small metadata returned (URI, size, checksum): image bytes never belong in XCom.
 
 The hook, ``base64`` and ``ObjectStoragePath`` are imported inside the task, so parsing this file
@@ -34,8 +35,8 @@ with DAG(
     tags=["azerion", "example"],
 ):
 
-    @task
-    def generate_with_hook(output_base: str, params=None, ts_nodash=None, dag=None) -> dict:
+    @task(multiple_outputs=True)
+    def generate_with_hook(output_base: str, params=None, dag_run=None, dag=None) -> dict:
         """List the models, generate one image, store it and return where it went.
 
         :param output_base: folder URL for the image (rendered from a template at run time).
@@ -66,7 +67,8 @@ with DAG(
         fmt = sniff_image_format(data)
         if fmt is None:
             raise ValueError(f"the API returned {len(data)} bytes that are not a known image format")
-        target = ObjectStoragePath(output_base) / dag.dag_id / f"{ts_nodash}.{fmt.extension}"
+        stamp = dag_run.run_after.strftime("%Y%m%dT%H%M%S")  # not ts_nodash: manual runs lack it
+        target = ObjectStoragePath(output_base) / dag.dag_id / f"{stamp}.{fmt.extension}"
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
         return {

@@ -59,7 +59,7 @@ with DAG(
         max_active_requests=1,
     ).expand(prompt=build_prompts())
 
-    @task
+    @task(multiple_outputs=True)
     def write_manifest(results) -> dict:
         """Write one JSON line per image to ``manifest.jsonl`` beside the mapped task folders.
 

@@ -56,7 +56,7 @@ with DAG(
         max_active_requests=1,
     ).expand(prompt=build_prompts())
 
-    @task
+    @task(multiple_outputs=True)
     def write_manifest(results, params=None) -> dict:
         """Write one JSON line per image to ``manifest.jsonl`` next to the images in S3.
 

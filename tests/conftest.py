@@ -72,6 +72,9 @@ def _configure_airflow() -> Path:
     else:
         home = Path(tempfile.mkdtemp(prefix="azerion-airflow-"))
         atexit.register(shutil.rmtree, home, ignore_errors=True)
+    # DAG files a test writes itself (e.g. the README's DAG, as written) go here.
+    DAG_BUNDLES["scratch-dags"] = home / "scratch-dags"
+    DAG_BUNDLES["scratch-dags"].mkdir(exist_ok=True)
     bundles = [
         {
             "name": name,
@@ -241,7 +244,8 @@ def run_dag(airflow_db: Path) -> Callable[..., DagRunResult]:
 
     Call it as ``run_dag(dag_file, dag_id, logical_date=None, conf=None)``. Runs with the same
     ``logical_date`` share a run id (``dag.test()`` replaces the earlier run), which is how a
-    test re-runs "the same" DAG run, e.g. to check that work is resumed.
+    test re-runs "the same" DAG run, e.g. to check that work is resumed. ``manual=True`` makes a
+    run without a logical date, as Airflow 3's Trigger button does by default (no ``ds`` then).
     """
 
     def run(
@@ -250,11 +254,16 @@ def run_dag(airflow_db: Path) -> Callable[..., DagRunResult]:
         *,
         logical_date: datetime | None = None,
         conf: dict[str, Any] | None = None,
+        manual: bool = False,
     ) -> DagRunResult:
         dag = load_dag(dag_file, dag_id)
         # The run id derives from run_after: pin both to the logical date so that two calls
         # with one logical_date make the same run id. Without it, dag.test() uses "now".
-        when = {"logical_date": logical_date, "run_after": logical_date} if logical_date is not None else {}
+        when: dict[str, Any] = {}
+        if logical_date is not None:
+            when = {"logical_date": logical_date, "run_after": logical_date}
+        if manual:
+            when["logical_date"] = None
         dag_run = dag.test(run_conf=conf, **when)
         return DagRunResult(dag=dag, dag_run=dag_run)
 

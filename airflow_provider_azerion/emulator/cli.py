@@ -2,7 +2,7 @@
 
 Example::
 
-    azerion-emulator --port 8080 --latency 0.2 --fault-rate 0.1 --fault-kinds 503,429
+    azerion-emulator --port 8095 --latency 0.2 --fault-rate 0.1 --fault-kinds 503,429
 
 Point a client at the printed base URL with the printed key (a test key, never a real one).
 """
@@ -36,7 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: %(default)s)")
     parser.add_argument(
-        "--port", type=int, default=8080, help="port to bind, 0 for a free one (default: %(default)s)"
+        "--port",
+        type=int,
+        default=8095,
+        help="port to bind, 0 for a free one (default: %(default)s; Airflow's API server takes 8080)",
     )
     parser.add_argument(
         "--api-key",

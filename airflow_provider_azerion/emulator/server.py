@@ -216,12 +216,12 @@ class EmulatorServer:
 
     @property
     def url(self) -> str:
-        """Root URL of the API origin, e.g. ``http://127.0.0.1:8080``."""
+        """Root URL of the API origin, e.g. ``http://127.0.0.1:8095``."""
         return self._origin_url(self.port)
 
     @property
     def base_url(self) -> str:
-        """API base URL, e.g. ``http://127.0.0.1:8080/v1``: what a client's ``base_url`` should be."""
+        """API base URL, e.g. ``http://127.0.0.1:8095/v1``: what a client's ``base_url`` should be."""
         return f"{self.url}/v1"
 
     @property

@@ -229,3 +229,13 @@ def test_start_returns_only_once_connections_are_accepted():
     with EmulatorServer() as server:
         assert requests.get(f"{server.base_url}/models", timeout=TIMEOUT).status_code == 401
     assert time.monotonic() - started < 10
+
+
+def test_the_default_port_is_not_one_airflow_uses():
+    from airflow_provider_azerion.emulator.cli import build_parser
+
+    port = build_parser().parse_args([]).port
+    # 8080: the api-server (and the old webserver); 8793: the worker log server; 8794: the triggerer's.
+    assert port not in (8080, 8793, 8794)
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    assert f"azerion-emulator --port {port}" in readme or f"127.0.0.1:{port}" in readme

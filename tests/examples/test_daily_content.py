@@ -74,3 +74,15 @@ def test_a_rejected_key_fails_the_task_at_once_and_raises_the_alert(run_dag, emu
     assert "AzerionAuthenticationError" in logs or "401" in logs
     assert SECRET_KEY not in logs
     assert list(output_base.rglob("*.jpg")) == []
+
+
+def test_a_manual_run_without_a_logical_date_dates_its_prompts_by_run_after(run_dag, emulator, output_base):
+    # Airflow 3's Trigger button makes a run without a logical date: {{ ds }} would be undefined.
+    result = run_dag(DAG_FILE, DAG_ID, manual=True)
+
+    assert result.state == "success"
+    assert result.dag_run.logical_date is None
+    day = result.dag_run.run_after.strftime("%Y-%m-%d")
+    prompts = [record.prompt for record in emulator.requests_to("/images/generations")]
+    assert len(prompts) == 4
+    assert all(day in prompt for prompt in prompts)

@@ -41,3 +41,12 @@ def test_an_unknown_model_fails_before_any_paid_call(run_dag, emulator, output_b
     assert ti.try_number == 1, "a missing model is not worth a retry"
     assert len(emulator.requests_to("/models")) == 1
     assert emulator.requests_to("/images/generations") == []
+
+
+def test_a_manual_run_without_a_logical_date_names_the_image_by_run_after(run_dag, emulator, output_base):
+    result = run_dag(DAG_FILE, DAG_ID, conf={"prompt": "a tiny robot"}, manual=True)
+
+    assert result.state == "success"
+    assert result.dag_run.logical_date is None
+    (image,) = (output_base / DAG_ID).iterdir()
+    assert image.name == result.dag_run.run_after.strftime("%Y%m%dT%H%M%S") + ".jpg"

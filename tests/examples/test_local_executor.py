@@ -39,6 +39,7 @@ from tests.processes import (
     stop,
     wait_for_run,
 )
+from tests.statsd import StatsdListener
 
 DAG_ID = "azerion_mapped_prompts"
 SUBJECTS = ["a red fox", "a blue whale", "a green owl"]
@@ -47,7 +48,9 @@ RUN_TIMEOUT = 240
 pytestmark = pytest.mark.azerion_emulator(max_side=64)
 
 
-def airflow_env(home: Path, api_port: int, emulator_url: str, output_base: Path) -> dict[str, str]:
+def airflow_env(
+    home: Path, api_port: int, emulator_url: str, output_base: Path, statsd_port: int
+) -> dict[str, str]:
     """A deployment's environment: nothing inherited from the test harness's own Airflow set-up."""
     return local_executor_env(
         home,
@@ -55,6 +58,10 @@ def airflow_env(home: Path, api_port: int, emulator_url: str, output_base: Path)
         EXAMPLE_DAGS,
         AIRFLOW_CONN_AZERION_DEFAULT=connection_json(emulator_url),
         AIRFLOW_VAR_AZERION_OUTPUT_BASE=output_base.as_uri(),
+        AIRFLOW__METRICS__STATSD_ON="True",
+        AIRFLOW__METRICS__STATSD_HOST="127.0.0.1",
+        AIRFLOW__METRICS__STATSD_PORT=str(statsd_port),
+        AIRFLOW__METRICS__STATSD_PREFIX="airflow",
     )
 
 
@@ -76,9 +83,13 @@ def test_mapped_prompts_run_in_local_executor_worker_processes(emulator, tmp_pat
     home.mkdir()
     output_base.mkdir()
     api_port = free_port()
-    env = airflow_env(home, api_port, emulator.base_url, output_base)
+    statsd = StatsdListener()
+    env = airflow_env(home, api_port, emulator.base_url, output_base, statsd.port)
     api = run = None
     try:
+        statsd.start()
+        emulator.retry_after = 0.01  # the 429's advised wait: short enough for the hook to resend
+        emulator.faults.script(["429", "503"])  # answered by the hook's retries: counted, not failed
         migrate(env)
         api = start_api_server(env, api_port, tmp_path / "api-server.log")
         run_log = tmp_path / "dags-test.log"
@@ -95,6 +106,7 @@ def test_mapped_prompts_run_in_local_executor_worker_processes(emulator, tmp_pat
     finally:
         stop(run)
         stop(api)
+        statsd.close()
 
     assert "LocalExecutor" in log
     tis = task_instances(home / "airflow.db")
@@ -103,6 +115,7 @@ def test_mapped_prompts_run_in_local_executor_worker_processes(emulator, tmp_pat
         *[("generate", i, "success") for i in range(len(SUBJECTS))],
         ("write_manifest", -1, "success"),
     ]
+    assert {ti["try_number"] for ti in tis} == {1}, "the hook's retries absorbed the 429 and the 503"
     pids = [ti["pid"] for ti in tis]
     assert all(isinstance(pid, int) and pid > 0 for pid in pids), tis
     assert len(set(pids)) == len(tis), f"each task instance ran in its own process: {tis}"
@@ -115,5 +128,22 @@ def test_mapped_prompts_run_in_local_executor_worker_processes(emulator, tmp_pat
         image = run_folder / f"generate-{map_index}" / "0000-0.jpg"
         assert image.read_bytes().startswith(b"\xff\xd8\xff")
         assert manifest[map_index]["uri"] == image.as_uri()
-    assert len(emulator.requests_to("/images/generations")) == len(SUBJECTS)
+    assert len(emulator.requests_to("/images/generations")) == len(SUBJECTS) + 2
     assert SECRET_KEY not in log
+
+    # The azerion.* metrics, sent by each task's own process through Airflow's StatsD backend,
+    # agree with what the emulator served and what storage holds.
+    sidecars = [json.loads(path.read_text()) for path in sorted(run_folder.glob("generate-*/0000-0.json"))]
+    expected = {
+        "airflow.azerion.generations": len(SUBJECTS),
+        "airflow.azerion.images": len(SUBJECTS),
+        "airflow.azerion.bytes": sum(sidecar["bytes"] for sidecar in sidecars),
+        "airflow.azerion.tokens": sum(sidecar["usage"]["total_tokens"] for sidecar in sidecars),
+        "airflow.azerion.rate_limited": 1,
+        "airflow.azerion.retries": 2,
+    }
+    # A counter that would add 0 sends nothing (the emulator's models may report no tokens).
+    assert statsd.counters("airflow.azerion.") == {name: n for name, n in expected.items() if n}
+    assert len(
+        statsd.timings("airflow.azerion.generation_seconds")["airflow.azerion.generation_seconds"]
+    ) == len(SUBJECTS)

@@ -37,7 +37,8 @@ def mapped_run(airflow_db, tmp_path_factory):
         monkeypatch.setenv("AIRFLOW_VAR_AZERION_OUTPUT_BASE", output_base.as_uri())
         monkeypatch.delenv("AZERION_API_KEY", raising=False)
         dag = load_dag(EXAMPLE_DAGS / "azerion_mapped_prompts.py", DAG_ID)
-        result = DagRunResult(dag=dag, dag_run=dag.test())
+        # A manual run without a logical date, as the UI's Trigger button makes by default.
+        result = DagRunResult(dag=dag, dag_run=dag.test(logical_date=None))
         prompts = [record.prompt for record in emulator.requests_to("/images/generations")]
     (run_folder,) = (output_base / DAG_ID).iterdir()
     return result, run_folder, prompts
@@ -46,6 +47,7 @@ def mapped_run(airflow_db, tmp_path_factory):
 def test_each_prompt_gets_its_own_task_instance_and_folder(mapped_run):
     result, run_folder, requested = mapped_run
 
+    assert result.dag_run.logical_date is None
     assert result.states() == {
         ("build_prompts", -1): "success",
         **{("generate", i): "success" for i in range(3)},
