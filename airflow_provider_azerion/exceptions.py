@@ -16,6 +16,8 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+from airflow_provider_azerion.constants import DEFAULT_BASE_URL
+
 
 class AzerionError(AirflowException):
     """Base class of every error this provider raises."""
@@ -150,6 +152,18 @@ class AzerionBadRequestError(AzerionAPIError, AirflowFailException):
         if self.status_code == 413:
             return "The request is too large for the API; shorten the prompt or send fewer reference images"
         return "Fix the request parameters; retrying the same request will fail the same way"
+
+
+class AzerionBaseURLError(AzerionBadRequestError, AzerionConfigurationError):
+    """404 or 405 on a path the hook always uses: the connection's base URL points elsewhere."""
+
+    retryable = False
+
+    def hint(self) -> str:
+        return (
+            f"The connection's base URL looks wrong: it should be the API's, e.g. {DEFAULT_BASE_URL} "
+            "(the hook appends images/generations and models to it)"
+        )
 
 
 class AzerionRateLimitError(AzerionAPIError):

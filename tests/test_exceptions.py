@@ -9,6 +9,7 @@ import pytest
 from airflow_provider_azerion.exceptions import (
     AzerionAuthenticationError,
     AzerionBadRequestError,
+    AzerionBaseURLError,
     AzerionCancelledError,
     AzerionConfigurationError,
     AzerionConnectionError,
@@ -24,6 +25,7 @@ ERRORS = [
     AzerionServerError(503, "overloaded", code="server_busy", request_id="req-1", retry_after=2.0),
     AzerionBadRequestError(400, "bad size", code="invalid_size", param="size"),
     AzerionAuthenticationError(401, "no key"),
+    AzerionBaseURLError(405, "Method Not Allowed at http://127.0.0.1:9/v1/images/generations"),
     AzerionRateLimitError(429, "slow down", retry_after=1.5),
     AzerionConnectionError("connection reset", request_sent=True),
     AzerionCancelledError("stopped"),

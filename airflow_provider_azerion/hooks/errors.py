@@ -20,11 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_azerion.constants import DEFAULT_BASE_URL
 from airflow_provider_azerion.exceptions import (
-    AzerionBadRequestError,
+    AzerionBaseURLError,
     AzerionCancelledError,
-    AzerionConfigurationError,
     AzerionConnectionError,
     AzerionDownloadError,
     AzerionError,
@@ -47,18 +45,6 @@ _TEXT_CHARS = 300
 def is_retryable_status(status: int) -> bool:
     """Whether the same request may succeed after an answer with ``status`` (408, 409, 429, 5xx)."""
     return error_class_for_status(status).retryable
-
-
-class AzerionBaseURLError(AzerionBadRequestError, AzerionConfigurationError):
-    """404 or 405 on a path the hook always uses: the connection's base URL points elsewhere."""
-
-    retryable = False
-
-    def hint(self) -> str:
-        return (
-            f"The connection's base URL looks wrong: it should be the API's, e.g. {DEFAULT_BASE_URL} "
-            "(the hook appends images/generations and models to it)"
-        )
 
 
 @dataclass(frozen=True)
