@@ -10,3 +10,5 @@ API_KEY_ENV_VARS = (API_KEY_ENV_VAR, "AZERION_ACCESS_TOKEN")
 MAX_PROMPT_LENGTH = 4000
 DEFAULT_MODEL = "stable-image-core-1.1"
 RESPONSE_FORMATS = ("b64_json", "url")
+#: Most prompts one task generates unless its ``max_prompts`` says otherwise (the spend guard).
+DEFAULT_MAX_PROMPTS = 1000

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_azerion.constants import MAX_PROMPT_LENGTH, RESPONSE_FORMATS
+from airflow_provider_azerion.constants import DEFAULT_MAX_PROMPTS, MAX_PROMPT_LENGTH, RESPONSE_FORMATS
 from airflow_provider_azerion.exceptions import AzerionResponseError, AzerionValidationError
 
 if TYPE_CHECKING:
@@ -27,8 +27,6 @@ if TYPE_CHECKING:
 RESERVED_PARAMS = ("prompt", "model", "response_format", "style")
 #: ``n`` as OpenAI-compatible image APIs take it (inferred for Azerion: see docs/API.md).
 MAX_N = 10
-#: Most prompts one task generates unless its ``max_prompts`` says otherwise.
-DEFAULT_MAX_PROMPTS = 1000
 
 
 def _int(value: Any) -> int:

@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_azerion.constants import DEFAULT_CONN_ID, DEFAULT_MODEL
-from airflow_provider_azerion.models import DEFAULT_MAX_PROMPTS
+from airflow_provider_azerion.constants import DEFAULT_CONN_ID, DEFAULT_MAX_PROMPTS, DEFAULT_MODEL
 
 if TYPE_CHECKING:
     from airflow.sdk import Context, ObjectStoragePath
