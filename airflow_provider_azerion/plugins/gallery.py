@@ -12,6 +12,10 @@ hidden temporary files (``.*.partial``) and anything else in the folder are igno
 is never taken from a sidecar's contents unless the listing has it too. Sidecars and manifest
 lines are parsed by the provider's own readers (:mod:`~airflow_provider_azerion.sidecar`,
 :mod:`~airflow_provider_azerion.manifest`).
+
+Asked for, it also counts what all the folder's images cost (:mod:`.spend`), not only those of the
+page: sizes from the listing, usage from the manifest and the sidecars already read, plus one
+sidecar per prompt neither describes.
 """
 
 from __future__ import annotations
@@ -25,8 +29,16 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_azerion import sidecar as sidecars
 from airflow_provider_azerion.image_formats import HEAD_BYTES, SHORT_HEAD_BYTES, image_dimensions
-from airflow_provider_azerion.layout import MANIFEST_NAME, child_uri, is_image_name, order_key, sidecar_of
+from airflow_provider_azerion.layout import (
+    MANIFEST_NAME,
+    child_uri,
+    is_image_name,
+    order_key,
+    parse_name,
+    sidecar_of,
+)
 from airflow_provider_azerion.manifest import ManifestLine, parse_lines
+from airflow_provider_azerion.plugins.spend import Spend, tally
 from airflow_provider_azerion.redact import public_uri, scrub
 from airflow_provider_azerion.storage import LOCAL_PROTOCOLS
 
@@ -73,12 +85,15 @@ class FolderContents:
     :param image_names: every image file name, in prompt then image order.
     :param images: the images described, for the names asked for (a page of them).
     :param error: why the folder could not be read; ``None`` when it was.
+    :param spend: what every image of the folder cost (not only those described), when asked for
+        and the folder could be read.
     """
 
     uri: str
     image_names: list[str] = field(default_factory=list)
     images: list[StoredImage] = field(default_factory=list)
     error: str | None = None
+    spend: Spend | None = None
 
     @property
     def count(self) -> int:
@@ -92,6 +107,7 @@ def read_folder(
     offset: int = 0,
     limit: int | None = None,
     dimensions: DimensionCache | None = None,
+    spend: bool = False,
 ) -> FolderContents:
     """List a task instance's folder and describe its images (a slice of them).
 
@@ -100,6 +116,8 @@ def read_folder(
     :param limit: how many images to describe; ``None`` for all. Only these are read.
     :param dimensions: where pixel sizes are remembered between pages; read from the images'
         first bytes when neither their sidecar nor this knows them.
+    :param spend: also count what all the folder's images cost (:mod:`.spend`): from the manifest
+        and the sidecars already read, plus one sidecar per prompt neither describes.
     :return: the contents; ``error`` says why the folder could not be read, if it could not.
     """
     from airflow_provider_azerion.storage import list_files, storage_uri
@@ -115,10 +133,14 @@ def read_folder(
         names = [name for name in names if not os.path.islink((folder / name).path)]
     contents.image_names = names
     chosen = names[offset : None if limit is None else offset + limit]
-    if not chosen:
+    if not chosen and not (spend and names):
+        contents.spend = Spend() if spend else None
         return contents
     try:
-        metadata = _metadata(folder, listing, chosen)
+        manifest = _manifest_entries(folder, listing)
+        metadata = _metadata(folder, listing, chosen, manifest)
+        if spend:
+            contents.spend = _spend(folder, listing, names, manifest, metadata)
     except Exception as err:
         contents.error = _describe(err)
         return contents
@@ -136,32 +158,66 @@ def read_folder(
     return contents
 
 
-def _metadata(folder: ObjectStoragePath, listing: Mapping[str, int], names: list[str]) -> dict[str, dict]:
-    """Sidecar contents of ``names``: from the manifest when it is current, else from the sidecars."""
+def _manifest_entries(folder: ObjectStoragePath, listing: Mapping[str, int]) -> dict[str, dict]:
+    """The manifest's lines that still describe their image, by image name (none without one)."""
     found: dict[str, dict] = {}
-    if 0 < listing.get(MANIFEST_NAME, 0) <= MAX_MANIFEST_BYTES:
-        wanted = set(names)
-        for line in _manifest_lines(folder):
-            entry = line.metadata  # None for a torn line
-            # A line describes the file only if the file still has the size it records: a later
-            # try may have replaced the image (and its sidecar) since the manifest was written.
-            if (
-                entry is not None
-                and entry["image"] in wanted
-                and listing.get(entry["image"]) == entry.get("bytes")
-            ):
-                found[entry["image"]] = entry
-    to_read = [
-        name
-        for name in names
-        if name not in found and 0 < listing.get(sidecar_of(name), 0) <= sidecars.MAX_SIDECAR_BYTES
-    ]
+    if not 0 < listing.get(MANIFEST_NAME, 0) <= MAX_MANIFEST_BYTES:
+        return found
+    for line in _manifest_lines(folder):
+        entry = line.metadata  # None for a torn line
+        # A line describes the file only if the file still has the size it records: a later
+        # try may have replaced the image (and its sidecar) since the manifest was written.
+        if entry is not None and listing.get(entry["image"]) == entry.get("bytes"):
+            found[entry["image"]] = entry
+    return found
+
+
+def _metadata(
+    folder: ObjectStoragePath, listing: Mapping[str, int], names: list[str], manifest: Mapping[str, dict]
+) -> dict[str, dict]:
+    """Sidecar contents of ``names``: from the manifest when it is current, else from the sidecars."""
+    found = {name: manifest[name] for name in names if name in manifest}
+    return found | _read_sidecars(folder, listing, [name for name in names if name not in found])
+
+
+def _read_sidecars(
+    folder: ObjectStoragePath, listing: Mapping[str, int], names: list[str]
+) -> dict[str, dict]:
+    """The sidecars of ``names`` that the folder lists and that parse, by image name."""
+    to_read = [name for name in names if 0 < listing.get(sidecar_of(name), 0) <= sidecars.MAX_SIDECAR_BYTES]
+    found: dict[str, dict] = {}
     contents = read_many(folder, [(sidecar_of(name), None) for name in to_read])
     for name, content in zip(to_read, contents, strict=True):
         metadata = None if isinstance(content, BaseException) else sidecars.parse(content)
         if metadata is not None:  # else unreadable, torn or not a sidecar: shown without it
             found[name] = metadata
     return found
+
+
+def _spend(
+    folder: ObjectStoragePath,
+    listing: Mapping[str, int],
+    names: list[str],
+    manifest: Mapping[str, dict],
+    known: Mapping[str, dict],
+) -> Spend:
+    """What all ``names`` cost. Every image of a prompt shares its usage, so a prompt that neither
+    the manifest nor the sidecars already read describe costs one more read: its first listed
+    sidecar (its other images then count as images and bytes only)."""
+    described = dict(manifest) | dict(known)
+    covered = {_prompt(name) for name in names if name in described}
+    first_of: dict[int, str] = {}
+    for name in names:
+        prompt = _prompt(name)
+        if prompt not in covered and prompt not in first_of and sidecar_of(name) in listing:
+            first_of[prompt] = name
+    described |= _read_sidecars(folder, listing, list(first_of.values()))
+    return tally((listing[name], described.get(name)) for name in names)
+
+
+def _prompt(name: str) -> int:
+    key = parse_name(name)
+    return key.prompt_index if key is not None else -1
 
 
 def _manifest_lines(folder: ObjectStoragePath) -> list[ManifestLine]:

@@ -16,6 +16,7 @@ import functools
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_azerion.plugins.spend import SOURCE as SPEND_SOURCE
 from airflow_provider_azerion.plugins.thumbnails import MAX_SIDE
 
 if TYPE_CHECKING:
@@ -106,6 +107,7 @@ def _environment() -> jinja2.Environment:
         when=when,
         thumbnail_size=thumbnail_size,
     )
+    environment.globals["spend_source"] = SPEND_SOURCE  # the spend figures' tooltip
     return environment
 
 

@@ -16,6 +16,7 @@ from urllib.parse import quote
 from airflow_provider_azerion.plugins import gallery, locate
 from airflow_provider_azerion.plugins.gallery import FolderContents, StoredImage
 from airflow_provider_azerion.plugins.locate import NotFound
+from airflow_provider_azerion.plugins.spend import Spend, total
 from airflow_provider_azerion.plugins.task_facts import TASK_FACTS, TaskFacts
 
 if TYPE_CHECKING:
@@ -109,6 +110,11 @@ class TaskInstanceView:
         return self.contents.count if self.contents is not None else 0
 
     @property
+    def spend(self) -> Spend | None:
+        """What all its folder's images cost (``None`` when the folder is not known or not read)."""
+        return self.contents.spend if self.contents is not None else None
+
+    @property
     def label(self) -> str:
         """The task id, with the map index of a mapped task instance."""
         return self.task_id if self.map_index < 0 else f"{self.task_id} [{self.map_index}]"
@@ -160,6 +166,15 @@ class RunView:
     def image_count(self) -> int:
         """How many images its task instances' folders hold."""
         return sum(ti.count for ti in self.task_instances)
+
+    @property
+    def spend(self) -> Spend:
+        """What its task instances' folders cost, every image counted (not only the preview)."""
+        return total(ti.spend for ti in self.task_instances)
+
+    def task_spend(self, task_id: str) -> Spend:
+        """What the folders of task ``task_id``'s instances cost."""
+        return total(ti.spend for ti in self.tasks.get(task_id, []))
 
 
 def task_instance_view(session: Session, root: str, ti: TaskInstance, *, page: int) -> TaskInstanceView:
@@ -246,6 +261,6 @@ def _view(
     view.folder = location.folder
     if location.folder is not None:
         view.contents = gallery.read_folder(
-            location.folder, offset=offset, limit=limit, dimensions=DIMENSIONS
+            location.folder, offset=offset, limit=limit, dimensions=DIMENSIONS, spend=True
         )
     return view
