@@ -71,8 +71,11 @@ def test_on_kill_cancels_generations_in_flight_and_stores_what_arrived(emulator,
 
     worker = threading.Thread(target=run)
     worker.start()
+    folder = task_folder(output_dir, "direct", "manual__2024-05-01T06:30:00+00:00")
     deadline = time.monotonic() + 20
-    while emulator.in_flight < concurrency and time.monotonic() < deadline:  # the slow ones hang
+    # The kill comes once the slow ones hang and the fast one's answer is stored: under load, the
+    # fast request may otherwise still be in flight (and be cancelled) when the slow ones arrive.
+    while (emulator.in_flight < concurrency or not _stored_prompts(folder)) and time.monotonic() < deadline:
         time.sleep(0.02)
     assert emulator.in_flight == concurrency
     killed = time.monotonic()
@@ -82,7 +85,6 @@ def test_on_kill_cancels_generations_in_flight_and_stores_what_arrived(emulator,
     assert not worker.is_alive()
     assert time.monotonic() - killed < 10
     assert isinstance(errors[0], AzerionCancelledError)
-    folder = task_folder(output_dir, "direct", "manual__2024-05-01T06:30:00+00:00")
     answered = _answered_prompts(emulator)
     assert len(answered) == 1
     assert _stored_prompts(folder) == answered
