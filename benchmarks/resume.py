@@ -203,8 +203,8 @@ def _store_synthetic(prompts: list[str], run_id: str) -> None:
 
     from airflow.sdk import ObjectStoragePath
 
-    from airflow_provider_azerion.image_formats import sniff_image_format
     from airflow_provider_azerion.folder import OutputFolder, TaskIdentity
+    from airflow_provider_azerion.image_formats import sniff_image_format
 
     # A valid 1x1 JPEG: the listing and sidecars are what a resume reads, never the pixels.
     jpeg = base64.b64decode(
