@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 READ_CONCURRENCY = 16
 #: OS errors about a folder that no retry heals: a file in the way, no permission, read-only.
 _UNHEALABLE_ERRNOS = frozenset({errno.ENOTDIR, errno.EEXIST, errno.EACCES, errno.EPERM, errno.EROFS})
+#: The same, as HTTP statuses of an object store's SDK error: unauthorised, forbidden, not found.
+_UNHEALABLE_HTTP_STATUSES = frozenset({401, 403, 404})
 
 
 def list_files(folder: ObjectStoragePath) -> dict[str, int]:
@@ -227,10 +229,21 @@ def probe_writable(folder: ObjectStoragePath) -> None:
         if err.errno in _UNHEALABLE_ERRNOS:
             raise _unusable(folder, err, "write into") from err
         raise
+    except Exception as err:
+        # Some stores' SDKs raise their own HTTP errors, not OSError (adlfs lets azure.core's
+        # ResourceNotFoundError through for a missing container): refused or not found is final.
+        if _http_status(err) in _UNHEALABLE_HTTP_STATUSES:
+            raise _unusable(folder, err, "write into") from err
+        raise
 
 
-def _unusable(folder: ObjectStoragePath, err: OSError, action: str) -> AzerionStorageError:
-    reason = os.strerror(err.errno) if isinstance(err.errno, int) else type(err).__name__
+def _http_status(err: BaseException) -> object:
+    return getattr(err, "status_code", None) or getattr(err, "code", None)
+
+
+def _unusable(folder: ObjectStoragePath, err: BaseException, action: str) -> AzerionStorageError:
+    errno_ = getattr(err, "errno", None)
+    reason = os.strerror(errno_) if isinstance(errno_, int) else type(err).__name__
     return AzerionStorageError(
         f"cannot {action} {storage_uri(folder)} ({reason}); nothing was generated. Point output_path "
         "at a folder or bucket this worker may write (check the path, its permissions for the worker's "
