@@ -37,7 +37,10 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "Azerion Intelligence",
-                "python-modules": ["airflow_provider_azerion.operators.image_generation"],
+                "python-modules": [
+                    "airflow_provider_azerion.operators.image_generation",
+                    "airflow_provider_azerion.operators.review",
+                ],
             }
         ],
         # @task.azerion_images; Airflow imports the factory only when a DAG file uses it.

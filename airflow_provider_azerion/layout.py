@@ -7,7 +7,7 @@ One task instance owns one folder::
         0001-0.webp  0001-0.json
         0001-1.webp  0001-1.json   # prompt 1 produced two images
         manifest.jsonl             # one line per image: its sidecar, in prompt then image order
-        review.json                # a reviewer's decision (ImageReviewOperator), when there is one
+        review-{task_id}[-{map_index}].json  # a review task's request and decision (ImageReviewOperator)
         .0002-0.png.<token>.partial  # a write in progress (hidden; removed by the next try)
 
 Names are deterministic for a task instance (a retry finds its predecessor's files) and distinct
@@ -27,8 +27,9 @@ from typing import NamedTuple
 
 #: The folder's index: one sidecar object per line.
 MANIFEST_NAME = "manifest.jsonl"
-#: A reviewer's decision about the folder's images.
-REVIEW_NAME = "review.json"
+#: A review task's request and decision about the folder's images: ``review-{task}[-{map}].json``.
+REVIEW_PREFIX = "review-"
+REVIEW_SUFFIX = ".json"
 #: Suffix of the hidden temporary files written before a rename.
 TEMP_SUFFIX = ".partial"
 #: Image extensions the operator writes (from the bytes' real format), ``jpeg`` read as well.
@@ -36,6 +37,7 @@ IMAGE_EXTENSIONS = ("png", "jpg", "jpeg", "webp", "gif")
 
 _IMAGE_NAME = re.compile(r"(?P<prompt>\d{4,9})-(?P<image>\d{1,4})\.(?P<ext>png|jpg|jpeg|webp|gif)")
 _SIDECAR_NAME = re.compile(r"(?P<prompt>\d{4,9})-(?P<image>\d{1,4})\.json")
+_REVIEW_NAME = re.compile(r"review-[A-Za-z0-9._=-]+\.json")
 _UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9._=-]")
 
 
@@ -86,6 +88,23 @@ def is_image_name(name: str) -> bool:
 def is_sidecar_name(name: str) -> bool:
     """Whether ``name`` is a sidecar file name the operator writes (and nothing else)."""
     return _SIDECAR_NAME.fullmatch(name) is not None
+
+
+def review_name(task_id: str, map_index: int | None = -1) -> str:
+    """File name of the record a review task instance writes into each folder it reviews.
+
+    One file per review task instance, so reviews mapped over chunks of one folder never write
+    the same file.
+    """
+    task = sanitize_segment(task_id)
+    if map_index is not None and map_index >= 0:
+        task += f"-{map_index}"
+    return f"{REVIEW_PREFIX}{task}{REVIEW_SUFFIX}"
+
+
+def is_review_name(name: str) -> bool:
+    """Whether ``name`` is a review record's file name (and nothing else)."""
+    return _REVIEW_NAME.fullmatch(name) is not None
 
 
 def order_key(name: str) -> tuple[int, int]:
