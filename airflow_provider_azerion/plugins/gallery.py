@@ -27,12 +27,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_azerion import reviews as review_records
 from airflow_provider_azerion import sidecar as sidecars
 from airflow_provider_azerion.image_formats import HEAD_BYTES, SHORT_HEAD_BYTES, image_dimensions
 from airflow_provider_azerion.layout import (
     MANIFEST_NAME,
     child_uri,
     is_image_name,
+    is_review_name,
     order_key,
     parse_name,
     sidecar_of,
@@ -87,6 +89,7 @@ class FolderContents:
     :param error: why the folder could not be read; ``None`` when it was.
     :param spend: what every image of the folder cost (not only those described), when asked for
         and the folder could be read.
+    :param reviews: for each image a review has covered, the review record that last spoke of it.
     """
 
     uri: str
@@ -94,6 +97,7 @@ class FolderContents:
     images: list[StoredImage] = field(default_factory=list)
     error: str | None = None
     spend: Spend | None = None
+    reviews: dict[str, review_records.ReviewRecord] = field(default_factory=dict)
 
     @property
     def count(self) -> int:
@@ -155,7 +159,16 @@ def read_folder(
         for name in chosen
     ]
     contents.images = _with_dimensions(folder, images, dimensions or DimensionCache())
+    contents.reviews = _reviews(folder, listing)
     return contents
+
+
+def _reviews(folder: ObjectStoragePath, listing: Mapping[str, int]) -> dict[str, review_records.ReviewRecord]:
+    """What the folder's review records say, per image (nothing when it has none)."""
+    names = [n for n in listing if is_review_name(n) and 0 < listing[n] <= review_records.MAX_RECORD_BYTES]
+    contents = read_many(folder, [(name, None) for name in names])
+    found = (review_records.parse(data) for data in contents if isinstance(data, bytes))
+    return review_records.latest_states(record for record in found if record is not None)
 
 
 def _manifest_entries(folder: ObjectStoragePath, listing: Mapping[str, int]) -> dict[str, dict]:

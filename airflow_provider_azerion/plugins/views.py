@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from airflow_provider_azerion.plugins import gallery, locate
+from airflow_provider_azerion.plugins import gallery, locate, review_states
 from airflow_provider_azerion.plugins.gallery import FolderContents, StoredImage
 from airflow_provider_azerion.plugins.locate import NotFound
 from airflow_provider_azerion.plugins.spend import Spend, total
@@ -89,6 +89,7 @@ class TaskInstanceView:
     :param problem: why the folder is not known.
     :param reason: the same as a short code, put in the page for machines (tests, scrapers).
     :param note: a remark about how the folder was found.
+    :param reviews: the review badge of each image a review covers, by image name.
     """
 
     task_id: str
@@ -103,6 +104,7 @@ class TaskInstanceView:
     problem: str | None = None
     reason: str | None = None
     note: str | None = None
+    reviews: dict[str, review_states.ReviewBadge] = field(default_factory=dict)
 
     @property
     def count(self) -> int:
@@ -191,6 +193,7 @@ def task_instance_view(session: Session, root: str, ti: TaskInstance, *, page: i
     view = _view(root, ti, facts, rendered.get((ti.task_id, map_index)), offset=offset, limit=PAGE_SIZE)
     if view.count and offset >= view.count:
         raise NotFound(f"There is no page {page}: {view.count} images, {PAGE_SIZE} a page.")
+    view.reviews = review_states.badges(session, _ui_base(), view.contents)
     return view
 
 
@@ -221,6 +224,8 @@ def run_view(
     # A pool per page, not per process: a run's page is rare, and nothing waits on import.
     with ThreadPoolExecutor(max_workers=FOLDER_CONCURRENCY) as pool:
         views = list(pool.map(build, shown))
+    for view in views:  # in this thread: the DB session is not shared with the pool
+        view.reviews = review_states.badges(session, _ui_base(), view.contents)
     state = dag_run.state if dag_run is not None else None
     return RunView(
         dag_id=dag_id,
@@ -232,6 +237,12 @@ def run_view(
         omitted=len(azerion) - len(shown),
         preview=preview,
     )
+
+
+def _ui_base() -> str:
+    from airflow_provider_azerion.plugins.images import api_base_path
+
+    return api_base_path()
 
 
 def _view(
