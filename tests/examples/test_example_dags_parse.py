@@ -21,6 +21,7 @@ EXAMPLE_DAG_IDS = {
     "azerion_s3_upload.py": "azerion_s3_upload",
     "azerion_hook_in_task.py": "azerion_hook_in_task",
     "azerion_taskflow.py": "azerion_taskflow",
+    "azerion_review_publish.py": "azerion_review_publish",
 }
 #: Modules a DAG file must not pull in at parse time (the hook, HTTP, images, servers, S3).
 HEAVY = [
