@@ -142,16 +142,15 @@ class ImageReviewOperator(HITLOperator, SkipMixin):
         params_input = answer.get("params_input") or {}
         responded_at = answer["responded_at"]
         decision = {
-            "approved": [item.name for item in approved],
             "responded_at": responded_at.isoformat() if hasattr(responded_at, "isoformat") else responded_at,
             "responded_by": answer.get("responded_by_user"),
             "timed_out": bool(event.get("timedout")),
             "chosen_options": chosen,
             "comment": params_input.get(self.COMMENT),
         }
-        self._record(context, items, decision=decision)
+        self._record(context, items, decision, approved)
         result = {
-            **{key: value for key, value in decision.items() if key != "approved"},
+            **decision,
             "approved": [item.image.to_xcom() for item in approved],
             "rejected": [item.image.to_xcom() for item in items if item not in approved],
         }
@@ -192,34 +191,59 @@ class ImageReviewOperator(HITLOperator, SkipMixin):
         self.options = [self.APPROVE_ALL, self.REJECT_ALL, *(item.option for item in items)]
         return items
 
-    def _record(self, context: Context, items: list[ReviewItem], decision: dict[str, Any] | None) -> None:
-        """Write the review's record into every folder it covers (replacing this task's earlier one)."""
-        from airflow.sdk import ObjectStoragePath
+    def _record(
+        self,
+        context: Context,
+        items: list[ReviewItem],
+        decision: dict[str, Any] | None = None,
+        approved: Sequence[ReviewItem] = (),
+    ) -> None:
+        """Write the review's record into every folder it covers (replacing this task's earlier one).
+
+        With a decision, first check that every approved image still has the bytes the reviewer
+        saw: an image generated again since (its task cleared) must not go out unseen.
+        """
         from airflow.sdk.timezone import utcnow
 
         from airflow_provider_azerion import reviews
-        from airflow_provider_azerion.layout import review_name
         from airflow_provider_azerion.storage import write_atomic
 
         ti = context["ti"]
-        map_index = _map_index(context)
         review = {
             "dag_id": ti.dag_id,
             "run_id": ti.run_id,
             "task_id": ti.task_id,
-            "map_index": map_index,
+            "map_index": _map_index(context),
             "try_number": ti.try_number,
         }
         now = utcnow().isoformat()
-        folders: dict[str, list[dict[str, Any]]] = {}
+        records = self._record_paths(context, items)
+        earlier = {path: _read_record(path) for path in records} if decision is not None else {}
+        for path, folder_items in records.items():
+            _check_unchanged([item for item in folder_items if item in approved], earlier.get(path))
+        for path, folder_items in records.items():
+            asked = earlier.get(path)
+            requested_at = (asked.fields.get("requested_at") if asked else None) or now
+            folder_decision = None
+            if decision is not None:
+                folder_decision = {**decision, "approved": [i.name for i in folder_items if i in approved]}
+            images = [item.image.metadata for item in folder_items]
+            write_atomic(path, reviews.encode(review, images, requested_at, folder_decision))
+
+    def _record_paths(self, context: Context, items: list[ReviewItem]) -> dict[Any, list[ReviewItem]]:
+        """Where this review task's record goes in each folder, with that folder's images."""
+        from airflow.sdk import ObjectStoragePath
+
+        from airflow_provider_azerion.layout import review_name
+
+        name = review_name(context["ti"].task_id, _map_index(context))
+        folders: dict[str, list[ReviewItem]] = {}
         for item in items:
-            folders.setdefault(item.folder_uri, []).append(item.image.metadata)
-        for folder_uri, images in folders.items():
-            path = ObjectStoragePath(folder_uri, conn_id=self.output_conn_id) / review_name(
-                ti.task_id, map_index
-            )
-            requested_at = now if decision is None else _requested_at(path) or now
-            write_atomic(path, reviews.encode(review, images, requested_at, decision))
+            folders.setdefault(item.folder_uri, []).append(item)
+        return {
+            ObjectStoragePath(folder_uri, conn_id=self.output_conn_id) / name: folder_items
+            for folder_uri, folder_items in folders.items()
+        }
 
     def _skip_downstream(self, context: Context) -> None:
         task = context["task"]
@@ -239,15 +263,32 @@ def _map_index(context: Context) -> int:
     return -1 if map_index is None else int(map_index)
 
 
-def _requested_at(path: Any) -> str | None:
-    """When this review's earlier record says it was asked, if it is there."""
+def _read_record(path: Any) -> Any:
+    """This review's earlier record at ``path`` (written when it asked), or ``None``."""
     from airflow_provider_azerion import reviews
 
     try:
-        record = reviews.parse(path.read_bytes())
+        return reviews.parse(path.read_bytes())
     except (OSError, ValueError):
         return None
-    return None if record is None else record.fields.get("requested_at")
+
+
+def _check_unchanged(approved: list[ReviewItem], record: Any) -> None:
+    """Fail when an approved image's bytes are not those the reviewer was shown (per its folder's record)."""
+    from airflow_provider_azerion.exceptions import AzerionConfigurationError
+
+    shown = record.sha256 if record is not None else {}
+    changed = [
+        i.name
+        for i in approved
+        if shown.get(i.name, i.image.metadata.get("sha256")) != i.image.metadata.get("sha256")
+    ]
+    if changed:
+        raise AzerionConfigurationError(
+            f"{', '.join(changed)} changed since the review was asked (generated again: the sha256 is "
+            "not the one the reviewer was shown), so the approval does not hold for it. Clear the "
+            "review task to ask again"
+        )
 
 
 def _approved(items: list[ReviewItem], chosen: list[str]) -> list[ReviewItem]:

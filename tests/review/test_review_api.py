@@ -166,3 +166,19 @@ def test_a_large_batch_is_reviewed_by_mapping_over_its_chunks(deployment):
     assert [uri.rsplit("/", 1)[1] for uri in uris] == ["0000-0.jpg", "0001-0.jpg", "0002-0.jpg"]
     folder = task_folder(deployment.output_base, dag_id, run_id, "generate")
     assert {review_name("review", 0), review_name("review", 1)} <= {p.name for p in folder.iterdir()}
+
+
+def test_an_approval_does_not_hold_for_an_image_whose_bytes_changed_since(deployment):
+    run_id = deployment.trigger(REVIEW_DAG, {"prompts": PROMPTS[:2]})
+    detail = deployment.wait_for_review(REVIEW_DAG, run_id)
+    # What the reviewer was shown, as the request's record says, is not what is stored any more
+    # (as after the generation ran again while the review waited).
+    path = task_folder(deployment.output_base, REVIEW_DAG, run_id, "generate") / review_name("review")
+    asked = json.loads(path.read_text())
+    asked["images"][0]["sha256"] = "0" * 64
+    path.write_text(json.dumps(asked))
+
+    assert deployment.answer(REVIEW_DAG, run_id, [detail["options"][2]]).status_code == 200
+    assert deployment.wait_for_run(REVIEW_DAG, run_id) == "failed"
+    assert deployment.ti_state(REVIEW_DAG, run_id, "review") == "failed"
+    assert published(deployment, run_id) == []
