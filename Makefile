@@ -8,17 +8,21 @@ PYTHON ?= python3
 AIRFLOW_VERSION ?= 3.3.2
 # The oldest Airflow the package claims (pyproject: apache-airflow>=3.2.0); `make test` runs the suite on it too.
 OLDEST_AIRFLOW_VERSION ?= 3.2.0
+# The cluster tests need Airflow 3.3 (scripts/cluster.py); they skip themselves on older ones too.
+OLDEST_PYTEST_ARGS ?= --ignore=tests/cluster
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-airflow-$(AIRFLOW_VERSION)
 PIP_QUIET := 2>&1 | { grep -v -e "is ignored: it is neither" -e "^$$" || true; }
 
-.PHONY: help install lint typecheck pytest test test-oldest demo bench bench-compare clean chromium
+.PHONY: help install lint typecheck pytest test test-oldest demo bench bench-compare clean chromium \
+	cluster cluster-up cluster-down cluster-status cluster-scale
 
 help:
 	@echo "make demo         generate images with the example DAG (offline emulator unless AZERION_API_KEY is set)"
 	@echo "make test         lint, type-check and run the test suite on Airflow $(AIRFLOW_VERSION) and $(OLDEST_AIRFLOW_VERSION)"
 	@echo "make bench        run the benchmarks and print their ratios"
+	@echo "make cluster      Airflow with CeleryExecutor, PostgreSQL, Redis, S3 on loopback (cluster-status, cluster-down)"
 
 $(STAMP): pyproject.toml constraints/airflow-$(AIRFLOW_VERSION).txt
 	rm -f $(VENV)/.installed-airflow-*
@@ -69,6 +73,22 @@ bench: $(STAMP)
 # The benchmarks of BASE (default origin/main, else HEAD~1) and of the working tree, alternately in one run.
 bench-compare: $(STAMP)
 	$(BIN)/python -m benchmarks.compare $(if $(BASE),--base $(BASE))
+
+# A production-shaped Airflow on loopback in .cluster/ (scripts/cluster.py): CLUSTER_ARGS="--api-port 8080" etc.
+cluster: cluster-up
+
+cluster-up: $(STAMP)
+	$(BIN)/python scripts/cluster.py up $(CLUSTER_ARGS)
+
+cluster-status:
+	$(BIN)/python scripts/cluster.py status $(CLUSTER_ARGS)
+
+cluster-down:
+	$(BIN)/python scripts/cluster.py down $(CLUSTER_ARGS)
+
+# The 2 000-prompt scale run on a cluster of its own (scripts/cluster_scale.py).
+cluster-scale: $(STAMP)
+	$(BIN)/python scripts/cluster_scale.py
 
 clean:
 	rm -rf .venv .venv-airflow-* .demo .bench .pytest_cache .mypy_cache .ruff_cache
