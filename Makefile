@@ -24,10 +24,14 @@ help:
 	@echo "make bench        run the benchmarks and print their ratios"
 	@echo "make cluster      Airflow with CeleryExecutor, PostgreSQL, Redis, S3 on loopback (cluster-status, cluster-down)"
 
-$(STAMP): pyproject.toml constraints/airflow-$(AIRFLOW_VERSION).txt
+CONSTRAINTS := -c constraints/airflow-$(AIRFLOW_VERSION).txt -c constraints/gcs-$(AIRFLOW_VERSION).txt
+
+# The Google provider goes in without its dependencies: constraints/gcs-*.txt says why and what stands in.
+$(STAMP): pyproject.toml constraints/airflow-$(AIRFLOW_VERSION).txt constraints/gcs-$(AIRFLOW_VERSION).txt
 	rm -f $(VENV)/.installed-airflow-*
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -c constraints/airflow-$(AIRFLOW_VERSION).txt "apache-airflow==$(AIRFLOW_VERSION)" -e ".[dev]" $(PIP_QUIET)
+	$(BIN)/python -m pip install --quiet $(CONSTRAINTS) "apache-airflow==$(AIRFLOW_VERSION)" -e ".[dev]" $(PIP_QUIET)
+	$(BIN)/python -m pip install --quiet --no-deps $(CONSTRAINTS) apache-airflow-providers-google $(PIP_QUIET)
 	touch $@
 
 install: $(STAMP)

@@ -4,7 +4,7 @@
 bound to 127.0.0.1 on a free port, in memory, for the session. The operator reaches it through a
 ``google_cloud_platform`` connection with anonymous credentials and ``gcs.endpoint`` in its extra,
 which the Google provider's ``gs`` filesystem (gcsfs) reads. The GCS tests are skipped unless the
-``gcs`` extra and ``gcp-storage-emulator`` are installed (the ``dev`` install has neither: see
+Google provider and ``gcp-storage-emulator`` are installed (`make` installs both: see
 ``tests/stores/test_gcs.py``).
 
 *Azure Blob.* Azurite (Microsoft's emulator, npm package ``azurite``) runs as a subprocess bound to
