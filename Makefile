@@ -22,7 +22,7 @@ help:
 	@echo "make demo         generate images with the example DAG (offline emulator unless AZERION_API_KEY is set)"
 	@echo "make test         lint, type-check and run the test suite on Airflow $(AIRFLOW_VERSION) and $(OLDEST_AIRFLOW_VERSION)"
 	@echo "make bench        run the benchmarks and print their ratios"
-	@echo "make cluster      Airflow with CeleryExecutor, PostgreSQL, Redis, S3 on loopback (cluster-status, cluster-down)"
+	@echo "make cluster up   Airflow with CeleryExecutor, PostgreSQL, Redis, S3 on loopback (then: make cluster status|down)"
 
 CONSTRAINTS := -c constraints/airflow-$(AIRFLOW_VERSION).txt -c constraints/gcs-$(AIRFLOW_VERSION).txt
 
@@ -78,8 +78,19 @@ bench: $(STAMP)
 bench-compare: $(STAMP)
 	$(BIN)/python -m benchmarks.compare $(if $(BASE),--base $(BASE))
 
-# A production-shaped Airflow on loopback in .cluster/ (scripts/cluster.py): CLUSTER_ARGS="--api-port 8080" etc.
-cluster: cluster-up
+# A production-shaped Airflow on loopback in .cluster/ (scripts/cluster.py): `make cluster up`,
+# `make cluster status`, `make cluster down` (or cluster-up...), CLUSTER_ARGS="--api-port 8080" etc.
+CLUSTER_COMMANDS := up status down
+ifeq (cluster,$(firstword $(MAKECMDGOALS)))
+CLUSTER_COMMAND := $(or $(word 2,$(MAKECMDGOALS)),up)
+ifeq (,$(filter $(CLUSTER_COMMAND),$(CLUSTER_COMMANDS)))
+$(error make cluster takes one of: $(CLUSTER_COMMANDS); got "$(CLUSTER_COMMAND)")
+endif
+$(eval $(CLUSTER_COMMAND): ; @:)
+endif
+
+cluster: $(STAMP)
+	$(BIN)/python scripts/cluster.py $(or $(CLUSTER_COMMAND),up) $(CLUSTER_ARGS)
 
 cluster-up: $(STAMP)
 	$(BIN)/python scripts/cluster.py up $(CLUSTER_ARGS)

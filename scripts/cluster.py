@@ -2,10 +2,10 @@
 
 Usage::
 
-    make cluster-up                      # or: make cluster
-    make cluster-status
-    make cluster-down
-    make cluster-up CLUSTER_ARGS="--api-port 8080 --dir /tmp/my-cluster"
+    make cluster up                      # or: make cluster, make cluster-up
+    make cluster status                  # or: make cluster-status
+    make cluster down                    # or: make cluster-down
+    make cluster up CLUSTER_ARGS="--api-port 8080 --dir /tmp/my-cluster"
 
 which run ``.venv/bin/python scripts/cluster.py up|status|down [options]`` (``--help``: all of
 them: ``--dir``, ``--api-port``, ``--statsd-port``, ``--extra-dags``, ``--worker-concurrency``,
@@ -291,7 +291,7 @@ def status(folder: Path) -> int:
     """Print which processes of the cluster run; exit 0 only when all of them do."""
     state = read_state(folder)
     if not state or not state.get("pids"):
-        print(f"No cluster is up in {folder}. Start one with: make cluster-up")
+        print(f"No cluster is up in {folder}. Start one with: make cluster up")
         return 1
     alive_by_name = running(state)
     for name, pid in state["pids"].items():
