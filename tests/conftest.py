@@ -311,3 +311,20 @@ def moto_bucket(monkeypatch, conn_id: str, bucket: str) -> Iterator[Any]:
         client = s3_client(moto_url)
         client.create_bucket(Bucket=bucket)
         yield client
+
+
+#: Tests that skip themselves when a piece is missing (an extra, an emulator, node, apt) but must
+#: run in CI (``CI=true``, as ``.ci/run`` sets): there a skip would hide that a claim went untested.
+MUST_RUN_IN_CI = ("tests/stores/", "tests/cluster/")
+_skipped_in_ci: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if os.environ.get("CI") == "true" and report.skipped and report.nodeid.startswith(MUST_RUN_IN_CI):
+        _skipped_in_ci.append(f"{report.nodeid}: {report.longrepr}")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _skipped_in_ci and exitstatus == 0:
+        print("\nThese tests must run in CI but were skipped:\n  " + "\n  ".join(_skipped_in_ci))
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
