@@ -53,6 +53,7 @@ from cluster_services import (
     free_port,
     http_json,
     http_ok,
+    keyless_environ,
     start,
     start_postgres,
     start_redis,
@@ -186,11 +187,11 @@ def start_everything(state: dict, api_key: str, timeout: float) -> None:
         phases[name] = round(time.monotonic() - mark, 1)
         mark = time.monotonic()
 
-    emulator_env = {**os.environ, "AZERION_EMULATOR_API_KEY": api_key}
+    emulator_env = {**keyless_environ(), "AZERION_EMULATOR_API_KEY": api_key}
     pids["moto"] = start(
         "moto",
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(ports["moto"])],
-        dict(os.environ),
+        keyless_environ(),
         folder,
     )
     emulator_args = ["--port", str(ports["emulator"]), "--control-port", str(ports["emulator_control"])]

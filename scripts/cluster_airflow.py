@@ -16,21 +16,32 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from cluster_services import ClusterError, tail
+from cluster_services import ClusterError, keyless_environ, tail
 
 REPO = Path(__file__).resolve().parent.parent
 AIRFLOW = [sys.executable, "-m", "airflow"]
+
+#: The environment variable through which seed() hands the API key to STORE_CONNECTION.
+SEED_KEY_VARIABLE = "AZERION_CLUSTER_CONN_PASSWORD"
+
+#: Stores one connection in the metadata DB as ``airflow connections add`` does, but takes its
+#: password from the environment: arguments are conn_id, conn_type, host, login, extra (JSON).
+STORE_CONNECTION = f"""
+import os, sys
+from airflow.models.connection import Connection
+from airflow.utils.session import create_session
+
+conn_id, conn_type, host, login, extra = sys.argv[1:6]
+password = os.environ.pop({SEED_KEY_VARIABLE!r})
+with create_session() as session:
+    session.add(Connection(conn_id=conn_id, conn_type=conn_type, host=host, login=login or None,
+                           password=password, extra=extra))
+print(f"Stored connection {{conn_id}} ({{conn_type}}, {{host}}).")
+"""
 CELERY_EXECUTOR = "airflow.providers.celery.executors.celery_executor.CeleryExecutor"
 SIMPLE_AUTH = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
 LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
 BUCKET = "azerion-images"
-#: Environment variables that may hold an API key: no Airflow process inherits them.
-KEY_VARIABLES = (
-    "AZERION_API_KEY",
-    "AZERION_ACCESS_TOKEN",
-    "AZERION_EMULATOR_API_KEY",
-    "AZERION_CLUSTER_API_KEY",
-)
 #: A dead worker's task is failed after this many seconds without a heartbeat (Airflow's default: 300).
 HEARTBEAT_TIMEOUT = 20
 
@@ -53,7 +64,7 @@ def airflow_env(state: dict) -> dict[str, str]:
     folder, ports, secrets = Path(state["folder"]), state["ports"], state["secrets"]
     db = f"airflow:{secrets['db_password']}@127.0.0.1:{ports['postgres']}/airflow"
     api = f"http://127.0.0.1:{ports['api']}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW") and k not in KEY_VARIABLES}
+    env = {k: v for k, v in keyless_environ().items() if not k.startswith("AIRFLOW")}
     env.update(
         {
             "AIRFLOW_HOME": str(folder / "airflow"),
@@ -177,8 +188,8 @@ def run(args: list[str], env: dict[str, str], folder: Path, what: str, timeout: 
 def seed(state: dict, env: dict[str, str], api_key: str, timeout: float) -> None:
     """Connections, Variables and the bucket the example DAGs need, stored in the metadata DB.
 
-    The two ``airflow connections add`` run side by side; the API key reaches them through their
-    argument list only, never a file or a log.
+    The three commands run side by side. The API key reaches its process through that process's
+    environment only: never an argument list (which ``ps`` shows every user), a file or a log.
     """
     folder, ports = Path(state["folder"]), state["ports"]
     emulator = {"read_timeout": 120, "backoff_factor": 0.05, "max_retry_wait": 1}
@@ -186,21 +197,27 @@ def seed(state: dict, env: dict[str, str], api_key: str, timeout: float) -> None
     aws = {"endpoint_url": moto, "region_name": "us-east-1"}
     commands = {
         "azerion_default": [
-            *("connections", "add", "azerion_default", "--conn-type", "azerion"),
-            *("--conn-host", f"http://127.0.0.1:{ports['emulator']}/v1", "--conn-password", api_key),
-            *("--conn-extra", json.dumps(emulator)),
+            *(sys.executable, "-c", STORE_CONNECTION, "azerion_default", "azerion"),
+            *(f"http://127.0.0.1:{ports['emulator']}/v1", "", json.dumps(emulator)),
         ],
         "aws_default": [
+            *AIRFLOW,
             *("connections", "add", "aws_default", "--conn-type", "aws", "--conn-login", "testing"),
             *("--conn-password", "testing", "--conn-extra", json.dumps(aws)),
         ],
-        "azerion_output_base": ["variables", "set", "azerion_output_base", f"s3://{BUCKET}/examples/"],
+        "azerion_output_base": [
+            *AIRFLOW,
+            *("variables", "set", "azerion_output_base", f"s3://{BUCKET}/examples/"),
+        ],
     }
     log = folder / "logs" / "setup.log"
+    with_key = {**env, SEED_KEY_VARIABLE: api_key}
     with log.open("ab") as out:
         running = {
-            name: subprocess.Popen([*AIRFLOW, *args], env=env, stdout=out, stderr=subprocess.STDOUT)
-            for name, args in commands.items()
+            name: subprocess.Popen(
+                argv, env=with_key if name == "azerion_default" else env, stdout=out, stderr=subprocess.STDOUT
+            )
+            for name, argv in commands.items()
         }
     try:
         for name, process in running.items():

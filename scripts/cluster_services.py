@@ -26,6 +26,21 @@ APT_PACKAGES = ("postgresql-15", "redis-server")
 APT_COMMAND = f"apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y {' '.join(APT_PACKAGES)}"
 
 
+#: Environment variables that may hold an API key. No process of the cluster inherits them; the
+#: emulator alone gets the key, under its own name.
+KEY_VARIABLES = (
+    "AZERION_API_KEY",
+    "AZERION_ACCESS_TOKEN",
+    "AZERION_EMULATOR_API_KEY",
+    "AZERION_CLUSTER_API_KEY",
+)
+
+
+def keyless_environ() -> dict[str, str]:
+    """This process's environment without the variables that may hold an API key."""
+    return {name: value for name, value in os.environ.items() if name not in KEY_VARIABLES}
+
+
 class ClusterError(Exception):
     """A step of the cluster failed; the message says what happened and what to do."""
 
@@ -159,7 +174,7 @@ def ensure_packages() -> float:
     started = time.monotonic()
     policy = Path("/usr/sbin/policy-rc.d")
     had_policy = policy.exists()
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    env = {**keyless_environ(), "DEBIAN_FRONTEND": "noninteractive"}
     try:
         if not had_policy:
             policy.write_text("#!/bin/sh\nexit 101\n")
@@ -219,7 +234,7 @@ def start_postgres(folder: Path, port: int, password: str, timeout: float) -> in
     argv = [str(PG_BIN / "postgres"), "-D", str(data)]
     for key, value in settings.items():
         argv += ["-c", f"{key}={value}"]
-    pid = start("postgres", as_postgres(argv), dict(os.environ), folder, cwd=Path("/"))
+    pid = start("postgres", as_postgres(argv), keyless_environ(), folder, cwd=Path("/"))
     ready = [str(PG_BIN / "pg_isready"), "-h", str(sockets), "-p", str(port), "-q"]
     wait_for("PostgreSQL", lambda: subprocess.run(ready, check=False).returncode == 0, pid, log, timeout)
     sql = (
@@ -272,7 +287,7 @@ def start_redis(folder: Path, port: int, password: str, timeout: float) -> int:
         'save ""\nappendonly no\ndaemonize no\nprotected-mode yes\n'
     )
     config.chmod(0o600)
-    pid = start("redis", ["redis-server", str(config)], dict(os.environ), folder)
+    pid = start("redis", ["redis-server", str(config)], keyless_environ(), folder)
     wait_for("Redis", lambda: redis_ping(port, password), pid, folder / "logs" / "redis.log", timeout)
     return pid
 
