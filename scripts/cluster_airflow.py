@@ -25,17 +25,16 @@ AIRFLOW = [sys.executable, "-m", "airflow"]
 SEED_KEY_VARIABLE = "AZERION_CLUSTER_CONN_PASSWORD"
 
 #: Stores one connection in the metadata DB as ``airflow connections add`` does, but takes its
-#: password from the environment: arguments are conn_id, conn_type, host, login, extra (JSON).
+#: password from the environment: arguments are conn_id, conn_type, host, extra (JSON).
 STORE_CONNECTION = f"""
 import os, sys
 from airflow.models.connection import Connection
 from airflow.utils.session import create_session
 
-conn_id, conn_type, host, login, extra = sys.argv[1:6]
+conn_id, conn_type, host, extra = sys.argv[1:5]
 password = os.environ.pop({SEED_KEY_VARIABLE!r})
 with create_session() as session:
-    session.add(Connection(conn_id=conn_id, conn_type=conn_type, host=host, login=login or None,
-                           password=password, extra=extra))
+    session.add(Connection(conn_id=conn_id, conn_type=conn_type, host=host, password=password, extra=extra))
 print(f"Stored connection {{conn_id}} ({{conn_type}}, {{host}}).")
 """
 CELERY_EXECUTOR = "airflow.providers.celery.executors.celery_executor.CeleryExecutor"
@@ -198,7 +197,7 @@ def seed(state: dict, env: dict[str, str], api_key: str, timeout: float) -> None
     commands = {
         "azerion_default": [
             *(sys.executable, "-c", STORE_CONNECTION, "azerion_default", "azerion"),
-            *(f"http://127.0.0.1:{ports['emulator']}/v1", "", json.dumps(emulator)),
+            *(f"http://127.0.0.1:{ports['emulator']}/v1", json.dumps(emulator)),
         ],
         "aws_default": [
             *AIRFLOW,

@@ -7,7 +7,7 @@ Runs last, over everything the other tests made the cluster do.
 
 from __future__ import annotations
 
-from pathlib import Path
+import psutil
 
 from tests.cluster.conftest import API_KEY
 
@@ -23,41 +23,34 @@ def test_no_file_under_the_cluster_folder_holds_the_api_key(cluster):
     assert holding == []
 
 
-def _descendants(roots: set[int]) -> set[int]:
-    """The pids in ``roots`` and every process below them (workers fork their task processes)."""
-    parents: dict[int, int] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            # The command name may hold spaces and parentheses: the parent pid follows the last ')'.
-            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue  # the process ended while we looked
-    found = {pid for pid in roots if pid in parents}
-    while True:
-        more = {pid for pid, parent in parents.items() if parent in found} - found
-        if not more:
-            return found
-        found |= more
-
-
-def _read(path: Path) -> bytes:
+def _family(pid: int) -> list[psutil.Process]:
+    """The process ``pid`` and every process below it (workers fork their task processes)."""
     try:
-        return path.read_bytes()
-    except OSError:  # the process ended while we looked
-        return b""
+        leader = psutil.Process(pid)
+        return [leader, *leader.children(recursive=True)]
+    except psutil.NoSuchProcess:  # e.g. the worker test_worker_kill killed
+        return []
+
+
+def _seen(process: psutil.Process) -> tuple[str, str]:
+    """The process's command line and environment, as text ("" once it has ended)."""
+    try:
+        return "\0".join(process.cmdline()), "\0".join(process.environ().values())
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):  # it ended while we looked
+        return "", ""
 
 
 def test_no_process_has_the_key_on_its_command_line_or_only_the_emulator_in_its_environment(cluster):
     cluster.reload()
     pids = cluster.state["pids"]
-    key = API_KEY.encode()
-    processes = _descendants({int(pid) for pid in pids.values()})
-    emulator = _descendants({int(pids["emulator"])})
+    processes = [process for pid in pids.values() for process in _family(int(pid))]
+    emulator = {process.pid for process in _family(int(pids["emulator"]))}
 
-    on_command_line = [pid for pid in processes if key in _read(Path(f"/proc/{pid}/cmdline"))]
-    in_environment = [pid for pid in processes - emulator if key in _read(Path(f"/proc/{pid}/environ"))]
+    seen = {process.pid: _seen(process) for process in processes}
+    on_command_line = [pid for pid, (cmdline, _) in seen.items() if API_KEY in cmdline]
+    in_environment = [pid for pid, (_, environ) in seen.items() if pid not in emulator and API_KEY in environ]
 
     assert len(processes) >= 8, "the cluster's processes are all looked at"
-    assert key in _read(Path(f"/proc/{pids['emulator']}/environ")), "the scan sees a key where one is"
+    assert API_KEY in seen[int(pids["emulator"])][1], "the scan sees a key where one is"
     assert on_command_line == []
     assert in_environment == []
